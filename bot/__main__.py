@@ -1,0 +1,153 @@
+"""`python -m bot`: run the assistant, or replay an exported chat history through it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bot import config as config_module
+from bot.config import ConfigError
+from bot.messages import IncomingMessage, Reply
+from bot.store import StoreError
+from classifier.corpus import iter_jsonl
+from classifier.registry import ModelFileError
+
+log = logging.getLogger("bot")
+
+
+class JsonLinesChannel:
+    """Replay's channel: each reply becomes one JSON line on `out`."""
+
+    def __init__(self, out=sys.stdout):
+        self.out = out
+
+    async def send(self, reply: Reply) -> None:
+        row = {"in_reply_to": reply.in_reply_to, "group": reply.group_name,
+               "to": reply.to_name or reply.to_id, "text": reply.text, "ticket": reply.ticket}
+        self.out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    async def run(self, on_message) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def transcript_message(row: dict) -> IncomingMessage:
+    """One transcript line as a message; ValueError names what is wrong with it."""
+    for key in ("id", "sender_id", "text"):
+        if not isinstance(row.get(key), (str, int)) or isinstance(row.get(key), bool) or str(row[key]) == "":
+            raise ValueError(f"needs a non-empty {key!r}")
+    group = row.get("group")
+    when = datetime.now(timezone.utc)
+    if row.get("time"):
+        try:
+            when = datetime.fromisoformat(str(row["time"]))
+            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise ValueError(f"'time' is not ISO 8601: {row['time']!r}") from None
+    return IncomingMessage(message_id=str(row["id"]), group_id=group or None, group_name=group or None,
+                           sender_id=str(row["sender_id"]), sender_name=str(row.get("sender_name") or row["sender_id"]),
+                           text=str(row["text"]), time=when, in_group=bool(group))
+
+
+async def replay(settings, transcript: Path, drain_timeout: float) -> int:
+    from bot.runtime import open_bot
+    from bot.sender import Sender
+
+    channel = JsonLinesChannel()
+    bad = 0
+    async with open_bot(settings) as bot:
+        sender = Sender(bot.store, channel)
+        await bot.intake.resume()
+        with open(transcript, encoding="utf-8", errors="replace") as fh:
+            for number, row, error in iter_jsonl(fh):
+                if row is not None:
+                    try:
+                        msg = transcript_message(row)
+                    except ValueError as exc:
+                        error = str(exc)
+                if error:
+                    print(f"{transcript}:{number}: {error}; skipped", file=sys.stderr)
+                    bad += 1
+                    continue
+                await bot.handle(msg)
+                await bot.outbox.run_once()
+                await sender.send_pending()
+        if not await bot.outbox.drain(drain_timeout):
+            print("the tracking backend did not take every ticket in time; they stay queued and are sent "
+                  "on the next run", file=sys.stderr)
+        await sender.send_pending()
+    return 0
+
+
+async def run(settings) -> int:
+    from bot.runtime import open_bot, serve
+
+    if settings.channel == "wechaty":
+        from bot.channels.wechaty import WechatyChannel
+        channel = WechatyChannel(settings)
+    else:
+        from bot.channels.console import ConsoleChannel
+        channel = ConsoleChannel(settings)
+    async with open_bot(settings) as bot:
+        log.info("gridbot running: channel %s, %d groups, model %s", settings.channel, len(settings.groups),
+                 bot.live_model.version)
+        await serve(bot, channel)
+        await bot.outbox.drain(5)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the assistant on the channel named in the config")
+    r.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default config.yaml)")
+    t = sub.add_parser("replay", help="feed an exported chat history (JSON Lines) through the real pipeline; "
+                                      "one JSON line per bot reply on stdout")
+    t.add_argument("transcript", type=Path, help='lines of {"id","group","sender_id","sender_name","text"[,"time"]}')
+    t.add_argument("--config", type=Path, default=Path("config.yaml"))
+    t.add_argument("--drain-timeout", type=float, default=60.0,
+                   help="seconds to wait at the end for the backend to take queued tickets")
+    c = sub.add_parser("check-config", help="validate a config file and exit")
+    c.add_argument("--config", type=Path, default=Path("config.yaml"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = config_module.load(args.config)
+        if args.command == "check-config":
+            print(f"{args.config}: ok ({len(settings.groups)} groups, channel {settings.channel})")
+            return 0
+        settings.tracker.api_key()
+        if args.command == "replay":
+            return asyncio.run(replay(settings, args.transcript, args.drain_timeout))
+        return asyncio.run(run(settings))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except ModelFileError as exc:
+        print(f"model error: {exc}", file=sys.stderr)
+        return 3
+    except StoreError as exc:
+        print(f"store error: {exc}; the bot stopped taking messages, nothing stored was lost", file=sys.stderr)
+        return 4
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

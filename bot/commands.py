@@ -1,0 +1,199 @@
+"""Chat commands of residents, grid managers and admins: one async handler per command,
+registered on a router with its trigger words, argument pattern and the role it needs."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from bot import replies, tickets
+from bot.messages import IncomingMessage, Reply
+
+Handler = Callable[["Context", re.Match], Awaitable[list[Reply]]]
+Role = Callable[["Context"], bool]
+
+
+@dataclass
+class Context:
+    """What a handler may use: the message, the settings and the bot's parts."""
+
+    msg: IncomingMessage
+    settings: object
+    store: object
+    names: dict[str, str]                 # category code -> Chinese name
+    payload_for: Callable                 # (ticket row, category) -> tracker create payload
+    retrainer: object | None = None
+    live_model: object | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.msg.sender_id in self.settings.admins
+
+    def manages(self, group_name: str | None) -> bool:
+        if self.is_admin:
+            return True
+        group = self.settings.group(group_name)
+        return group is not None and self.msg.sender_id in group.grid_managers
+
+    @property
+    def managed_groups(self) -> list[str] | None:
+        """The groups this sender manages; None means all (an admin)."""
+        if self.is_admin:
+            return None
+        return [g.name for g in self.settings.groups if self.msg.sender_id in g.grid_managers]
+
+    def reply(self, text: str, ticket: str | None = None, private: bool | None = None) -> Reply:
+        """An answer to the sender: in their group with an @-mention, or privately."""
+        private = (not self.msg.in_group) if private is None else private
+        return Reply(text=replies.clip(text), group_id=None if private else self.msg.group_id,
+                     group_name=None if private else self.msg.group_name, to_id=self.msg.sender_id,
+                     to_name=self.msg.sender_name, in_reply_to=self.msg.message_id, ticket=ticket)
+
+
+def anyone(ctx: Context) -> bool:
+    return True
+
+
+def grid_manager(ctx: Context) -> bool:
+    return ctx.is_admin or ctx.managed_groups != []
+
+
+def admin(ctx: Context) -> bool:
+    return ctx.is_admin
+
+
+@dataclass
+class Command:
+    words: tuple[str, ...]
+    args: re.Pattern
+    usage: str
+    role: Role
+    handler: Handler
+
+
+@dataclass
+class Router:
+    commands: list[Command] = field(default_factory=list)
+
+    def command(self, *words: str, args: str = "", usage: str = "", role: Role = anyone):
+        def register(handler: Handler) -> Handler:
+            self.commands.append(Command(words, re.compile(args, re.I), usage or words[0], role, handler))
+            return handler
+        return register
+
+    def match(self, text: str) -> tuple[Command, str] | None:
+        """The command this text invokes and its argument text, or None if it is not a command."""
+        for cmd in sorted(self.commands, key=lambda c: -max(len(w) for w in c.words)):
+            for word in cmd.words:
+                if text.startswith(word):
+                    rest = text[len(word):]
+                    # "确认12" and "查询 GX…" are commands; "确认一下明天停水吗" is a resident talking.
+                    if not rest or rest[0].isspace() or rest[0] in "#:" or rest[0].isascii() and rest[0].isalnum():
+                        return cmd, rest.strip(" :")
+        return None
+
+
+def command_text(text: str, bot_names: tuple[str, ...]) -> str:
+    """Fold full-width forms and spaces and drop a leading @bot, so commands are typed loosely."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2005", " ").strip()
+    for name in bot_names:
+        for form in (f"@{name}", name):
+            if text.startswith(form) and form.startswith("@"):
+                text = text[len(form):].strip()
+    return re.sub(r"\s+", " ", text)
+
+
+async def dispatch(router: Router, ctx: Context, text: str) -> list[Reply] | None:
+    """Run the command in `text`, or return None when it is not a command."""
+    found = router.match(text)
+    if found is None:
+        return None
+    cmd, rest = found
+    if not cmd.role(ctx):
+        return [ctx.reply(replies.not_allowed())]
+    args = cmd.args.fullmatch(rest)
+    if args is None:
+        return [ctx.reply(replies.hint(cmd.usage))]
+    return await cmd.handler(ctx, args)
+
+
+def find_category(names: dict[str, str], wanted: str) -> str | None:
+    """A category code from a code, a full Chinese name or a unique part of one (供水 -> water)."""
+    wanted = wanted.strip().lower()
+    if wanted in names:
+        return wanted
+    for code, name in names.items():
+        if wanted == name:
+            return code
+    partial = [code for code, name in names.items() if wanted and (wanted in name or name in wanted)]
+    return partial[0] if len(partial) == 1 else None
+
+
+def ticket_ref(row) -> str:
+    return row["service_request_id"] or f"#{row['id']}"
+
+
+async def manager_ticket(ctx: Context, number: str) -> tuple[object | None, list[Reply] | None]:
+    """The ticket a manager names, or the reply that explains why they cannot act on it."""
+    row = await tickets.ticket(ctx.store, int(number))
+    # Another group's ticket is answered like a missing one: its content is not the sender's business.
+    if row is None or not ctx.manages(row["group_name"]):
+        return None, [ctx.reply(replies.ticket_not_found(f"#{number}"))]
+    return row, None
+
+
+router = Router()
+TICKET_NO = r"(?P<number>#?\d{1,9}|[A-Za-z]{1,6}-?\d{6,8}-\d{1,6}|[A-Za-z0-9-]{3,40})"
+
+
+@router.command("查询", "查工单", "进度", args=TICKET_NO, usage="查询 工单号（例如：查询 GX20261124-0007）")
+async def query(ctx: Context, m: re.Match) -> list[Reply]:
+    row = await tickets.by_number(ctx.store, m["number"])
+    if row is None:
+        return [ctx.reply(replies.ticket_not_found(m["number"]))]
+    name = ctx.names.get(row["category"], row["category"])
+    number = row["service_request_id"] if row["state"] in ("open", "closed") else str(row["id"])
+    text = replies.ticket_status(number, name, row["status"], row["status_notes"], row["agency"],
+                                 row["expected_datetime"], row["state"])
+    return [ctx.reply(text, ticket=row["service_request_id"])]
+
+
+@router.command("我的工单", "我的投诉", usage="我的工单")
+async def mine(ctx: Context, m: re.Match) -> list[Reply]:
+    rows = await tickets.of_reporter(ctx.store, ctx.msg.sender_id)
+    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]),
+                replies.status_name(r["status"], r["status_notes"]) if r["state"] == "open" else
+                {"awaiting": "待网格员确认", "queued": "登记中"}.get(r["state"], r["state"])) for r in rows]
+    return [ctx.reply(replies.my_tickets(listing))]
+
+
+async def _rate(ctx: Context, m: re.Match, rating: str) -> list[Reply]:
+    closed = [r for r in await tickets.of_reporter(ctx.store, ctx.msg.sender_id, live_only=False)
+              if r["state"] == "closed" and r["service_request_id"]]
+    if m["number"]:
+        closed = [r for r in closed if r["service_request_id"].upper() == m["number"].upper()]
+    else:
+        closed = [r for r in closed if not r["rating"]][-1:]
+    if not closed:
+        return [ctx.reply(replies.ticket_not_found(m["number"] or "（已办结待评价）"))]
+    row = closed[-1]
+    payload = {"status": "closed", "status_notes": f"居民评价：{rating}", "rating": rating}
+    await tickets.rate(ctx.store, row["id"], rating, payload, f"rate:{ctx.msg.message_id}")
+    return [ctx.reply(replies.thanks_for_rating(row["service_request_id"], rating), ticket=row["service_request_id"])]
+
+
+@router.command("满意", args=r"(?P<number>\S+)?", usage="满意 工单号")
+async def satisfied(ctx: Context, m: re.Match) -> list[Reply]:
+    return await _rate(ctx, m, "满意")
+
+
+@router.command("不满意", args=r"(?P<number>\S+)?", usage="不满意 工单号")
+async def unsatisfied(ctx: Context, m: re.Match) -> list[Reply]:
+    return await _rate(ctx, m, "不满意")
+
+
+@router.command("帮助", "菜单", "help", "指令", usage="帮助")
+async def help_(ctx: Context, m: re.Match) -> list[Reply]:
+    return [ctx.reply(replies.help_text(grid_manager(ctx), ctx.is_admin))]

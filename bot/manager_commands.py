@@ -1,0 +1,75 @@
+"""Grid managers' commands: confirm, reject or re-categorize what the classifier was unsure of."""
+
+from __future__ import annotations
+
+import re
+
+from bot import replies, tickets
+from bot.commands import Context, find_category, grid_manager, manager_ticket, router
+from bot.messages import Reply
+
+
+def resident_reply(row, text: str) -> Reply:
+    """An answer to the resident who reported a ticket, in their group."""
+    return Reply(text=text, group_id=row["group_id"], group_name=row["group_name"], to_id=row["reporter_id"],
+                 to_name=row["reporter_name"], in_reply_to=row["message_key"], ticket=row["service_request_id"])
+
+
+async def _confirm(ctx: Context, row, category: str, action: str) -> list[Reply]:
+    name = ctx.names.get(category, category)
+    payload = ctx.payload_for(row, category)
+    await tickets.confirm(ctx.store, row["id"], category, payload, ctx.msg.sender_id, action,
+                          await _text_of(ctx, row), [])
+    return [ctx.reply(replies.confirmed(row["id"], name))]
+
+
+async def _text_of(ctx: Context, row) -> str:
+    msg = await ctx.store.message(row["message_key"])
+    return msg["text"] if msg else row["description"]
+
+
+@router.command("确认", args=r"#?(?P<n>\d{1,9})", usage="确认 编号（例如：确认 12）", role=grid_manager)
+async def confirm(ctx: Context, m: re.Match) -> list[Reply]:
+    row, refusal = await manager_ticket(ctx, m["n"])
+    if refusal:
+        return refusal
+    if row["state"] != tickets.T_AWAITING:
+        return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
+    return await _confirm(ctx, row, row["category"], "confirm")
+
+
+@router.command("驳回", "不予登记", args=r"#?(?P<n>\d{1,9})", usage="驳回 编号（例如：驳回 12）", role=grid_manager)
+async def reject(ctx: Context, m: re.Match) -> list[Reply]:
+    row, refusal = await manager_ticket(ctx, m["n"])
+    if refusal:
+        return refusal
+    if row["state"] != tickets.T_AWAITING:
+        return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
+    await tickets.reject(ctx.store, row["id"], ctx.msg.sender_id, await _text_of(ctx, row),
+                         [resident_reply(row, replies.rejected_for_resident())])
+    return [ctx.reply(replies.rejected_for_manager(row["id"]))]
+
+
+@router.command("改类", "改为", args=r"#?(?P<n>\d{1,9})\s*(?P<category>\S+)",
+                usage="改类 编号 类别名（例如：改类 12 供水排水）", role=grid_manager)
+async def recategorize(ctx: Context, m: re.Match) -> list[Reply]:
+    row, refusal = await manager_ticket(ctx, m["n"])
+    if refusal:
+        return refusal
+    category = find_category(ctx.names, m["category"])
+    if category is None:
+        return [ctx.reply(replies.unknown_category(m["category"], "、".join(ctx.names.values())))]
+    if row["state"] == tickets.T_AWAITING:
+        return await _confirm(ctx, row, category, "recategorize")
+    if row["state"] in (tickets.T_REJECTED, tickets.T_FAILED):
+        return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
+    await tickets.recategorize(ctx.store, row["id"], category, ctx.msg.sender_id, await _text_of(ctx, row))
+    return [ctx.reply(replies.recategorized(row["id"], ctx.names[category], row["service_request_id"]))]
+
+
+@router.command("待确认", "待处理", usage="待确认", role=grid_manager)
+async def pending(ctx: Context, m: re.Match) -> list[Reply]:
+    rows = await tickets.awaiting(ctx.store, ctx.managed_groups)
+    listing = [(r["id"], ctx.names.get(r["category"], r["category"]), r["group_name"], r["description"])
+               for r in rows]
+    return [ctx.reply(replies.awaiting_list(listing))]

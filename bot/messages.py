@@ -1,0 +1,44 @@
+"""Channel-neutral messages: what an adapter hands to intake, and what intake hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One chat message as the bot sees it, whatever channel it came from.
+
+    `message_id` is the channel's own id: the same event delivered twice carries the same id,
+    which is how intake handles it once.
+    """
+
+    message_id: str
+    group_id: str | None
+    group_name: str | None
+    sender_id: str
+    sender_name: str
+    text: str
+    mentions: tuple[str, ...] = ()
+    time: datetime = field(default_factory=utcnow)
+    in_group: bool = True
+    kind: str = "text"  # text | image | voice | file | link | mini_program | other
+    media_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Something the bot says: in a group (mentioning `to_id`) or privately to `to_id`."""
+
+    text: str
+    group_id: str | None
+    group_name: str | None
+    to_id: str | None
+    to_name: str | None
+    in_reply_to: str | None = None
+    ticket: str | None = None

@@ -1,0 +1,220 @@
+"""Every text the bot says, in Chinese, in one place so the wording can be reviewed in one read.
+
+Functions return plain strings; intake and commands wrap them in Reply objects. Anything that
+echoes a resident's words goes through `mask_personal` first: group chats are semi-public.
+"""
+
+from __future__ import annotations
+
+import re
+
+# WeChat caps a text message well above this; we stay short so a reply reads on one phone screen.
+MAX_REPLY_CHARS = 1000
+
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-?(\d{3,4})(\d{4})(?!\d)")
+
+
+def mask_personal(text: str) -> str:
+    """Mask mobile, landline and ID-card numbers: 13812345678 -> 138****5678."""
+    text = _ID_CARD.sub(lambda m: f"{m.group(1)}********{m.group(3)[-1]}", text)
+    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    return _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+
+
+def clip(text: str, limit: int = MAX_REPLY_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_name(status: str | None, notes: str | None = None) -> str:
+    if status == "closed":
+        return "已办结"
+    return "处理中" if notes else "已受理"
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    text = mask_personal(" ".join(text.split()))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# -- residents ---------------------------------------------------------------------------
+
+def ticket_created(category: str, number: str, status: str, notes: str | None = None) -> str:
+    return (f"已为您登记【{category}】诉求，工单号 {number}，当前状态：{status_name(status, notes)}。"
+            f"发送「查询 {number}」可随时查看进度。")
+
+
+def ticket_delayed() -> str:
+    return "已收到您反映的问题，正在登记工单，系统稍有延迟，登记成功后会第一时间告诉您工单号。"
+
+
+def ticket_failed() -> str:
+    return "您反映的问题暂时未能自动登记，已转网格员人工处理，请稍候。"
+
+
+def ticket_joined(category: str, number: str | None, status: str | None, notes: str | None, local: int) -> str:
+    ref = number or f"#{local}"
+    return (f"这个问题已有人反映过，已把您的反映并入同一工单【{category}】{ref}，当前状态："
+            f"{status_name(status, notes) if number else '待登记'}。有进展会一并通知您。")
+
+
+def awaiting_manager() -> str:
+    return "已收到您的反映，已请网格员确认，确认后会告诉您工单号。"
+
+
+def rejected_for_resident() -> str:
+    return "网格员已看过您的消息，暂不作为工单登记。如问题仍未解决，可以补充说明或直接联系网格员。"
+
+
+def status_update(number: str, category: str, status: str, notes: str | None, agency: str | None) -> str:
+    parts = [f"您反映的【{category}】问题（工单号 {number}）有新进展：{status_name(status, notes)}。"]
+    if agency:
+        parts.append(f"责任单位：{agency}。")
+    if notes:
+        parts.append(f"处理说明：{mask_personal(notes)}")
+    return clip("".join(parts))
+
+
+def ask_rating(number: str) -> str:
+    return f"工单 {number} 已办结。您对处理结果满意吗？请回复「满意 {number}」或「不满意 {number}」。"
+
+
+def thanks_for_rating(number: str, rating: str) -> str:
+    if rating == "满意":
+        return f"感谢您的评价！工单 {number} 已记录为满意。"
+    return f"已记录您对工单 {number} 的评价：不满意。网格员会跟进回访，感谢您的监督。"
+
+
+def rate_limited(limit: int) -> str:
+    return f"您一小时内反映的问题已超过 {limit} 条，本条暂不自动登记，网格员会人工查看。"
+
+
+def truncated(limit: int) -> str:
+    return f"（您的消息较长，工单中只保留了前 {limit} 字，原文已完整保存。）"
+
+
+def ticket_status(number: str, category: str, status: str | None, notes: str | None, agency: str | None,
+                  expected: str | None, state: str) -> str:
+    if state == "awaiting":
+        return f"工单 #{number}【{category}】正在等待网格员确认。"
+    if state == "queued":
+        return f"工单 #{number}【{category}】正在登记中，稍后会告诉您正式工单号。"
+    if state == "rejected":
+        return f"工单 #{number}【{category}】经网格员确认不予登记。"
+    if state == "failed":
+        return f"工单 #{number}【{category}】未能登记，已转网格员人工处理。"
+    lines = [f"工单 {number}【{category}】当前状态：{status_name(status, notes)}。"]
+    if agency:
+        lines.append(f"责任单位：{agency}。")
+    if expected and status != "closed":
+        lines.append(f"预计办结：{expected[:10]}。")
+    if notes:
+        lines.append(f"处理说明：{mask_personal(notes)}")
+    return clip("".join(lines))
+
+
+def my_tickets(rows: list[tuple[str, str, str]]) -> str:
+    if not rows:
+        return "您目前没有未办结的工单。"
+    lines = [f"您有 {len(rows)} 个未办结的工单："] + [f"· {n}【{c}】{s}" for n, c, s in rows[:20]]
+    if len(rows) > 20:
+        lines.append(f"……另有 {len(rows) - 20} 个")
+    return clip("\n".join(lines))
+
+
+def ticket_not_found(number: str) -> str:
+    return f"没有找到工单 {number}，请核对工单号（例如：查询 GX20261124-0007）。"
+
+
+# -- grid managers ---------------------------------------------------------------------------
+
+def confirm_request(local: int, category: str, reporter: str, text: str, confidence: float) -> str:
+    return (f"待确认 #{local}【{category}】{reporter}：“{excerpt(text)}”（把握 {confidence:.0%}）\n"
+            f"回复「确认 {local}」登记，「驳回 {local}」不登记，或「改类 {local} 类别名」改类后登记。")
+
+
+def confirmed(local: int, category: str) -> str:
+    return f"已确认 #{local}【{category}】，正在登记工单。"
+
+
+def rejected_for_manager(local: int) -> str:
+    return f"已驳回 #{local}，不登记工单。"
+
+
+def recategorized(local: int, category: str, number: str | None) -> str:
+    ref = number or f"#{local}"
+    return f"已将 {ref} 改为【{category}】，本地记录已更新并会用于模型训练。"
+
+
+def not_awaiting(local: int, state: str) -> str:
+    return f"#{local} 当前不在待确认状态（{state}），无需操作。"
+
+
+def awaiting_list(rows: list[tuple[int, str, str, str]]) -> str:
+    if not rows:
+        return "目前没有待确认的消息。"
+    lines = [f"待确认 {len(rows)} 条："] + [f"#{n}【{c}】{g}：{excerpt(t, 40)}" for n, c, g, t in rows[:20]]
+    return clip("\n".join(lines))
+
+
+def unknown_category(name: str, choices: str) -> str:
+    return clip(f"没有“{name}”这个类别。可选：{choices}")
+
+
+# -- admins ---------------------------------------------------------------------------------
+
+def retrain_started() -> str:
+    return "已开始重新训练模型（语料库 + 网格员的确认记录），完成后会在这里报告结果。"
+
+
+def retrain_busy() -> str:
+    return "模型正在训练中，请稍后再试。"
+
+
+def retrain_done(version: str, promoted: bool, detection_f1: float, category_f1: float, reason: str) -> str:
+    verdict = "已上线" if promoted else "未上线（不优于当前模型）"
+    return (f"训练完成：版本 {version} {verdict}。评估集上 投诉识别F1 {detection_f1:.3f}，"
+            f"类别宏平均F1 {category_f1:.3f}。{reason}")
+
+
+def retrain_failed(error: str) -> str:
+    return clip(f"重新训练失败：{error}")
+
+
+def model_status(version: str, created: str, detection_f1: float, category_f1: float, examples: int,
+                 decisions: int) -> str:
+    return (f"当前模型 {version}（{created}），训练样本 {examples} 条；评估集 投诉识别F1 {detection_f1:.3f}，"
+            f"类别宏平均F1 {category_f1:.3f}。已积累网格员确认记录 {decisions} 条。")
+
+
+def rolled_back(version: str) -> str:
+    return f"已回滚，当前模型：{version}。"
+
+
+def rollback_failed(error: str) -> str:
+    return clip(f"回滚失败：{error}")
+
+
+# -- everyone -------------------------------------------------------------------------------
+
+def not_allowed() -> str:
+    return "抱歉，您没有执行这个指令的权限。"
+
+
+def hint(usage: str) -> str:
+    return f"指令格式不对，请这样发送：{usage}"
+
+
+def help_text(is_manager: bool, is_admin: bool) -> str:
+    lines = ["可用指令：", "· 查询 工单号 —— 查看工单进度", "· 我的工单 —— 查看您未办结的工单"]
+    if is_manager or is_admin:
+        lines += ["· 待确认 —— 列出等您确认的消息", "· 确认 编号 / 驳回 编号 / 改类 编号 类别名"]
+    if is_admin:
+        lines += ["· 重新训练 / 模型状态 / 回滚模型"]
+    lines.append("在群里直接描述遇到的问题，我会帮您登记工单。")
+    return "\n".join(lines)
+
+
+def storage_unavailable() -> str:
+    return "系统暂时无法保存消息，请稍后再发，或直接联系网格员。"

@@ -1,0 +1,99 @@
+"""Assembles the bot from its settings and runs it: intake, outbox, status poller, reply sender."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from bot.config import Settings
+from bot.intake import Intake
+from bot.live_model import LiveModel
+from bot.messages import IncomingMessage
+from bot.outbox import Outbox, StatusPoller
+from bot.retrain import Retrainer
+from bot.sender import Sender
+from bot.store import Store, StoreError
+from bot.tracker import TrackerClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    store: Store
+    tracker: TrackerClient
+    live_model: LiveModel
+    intake: Intake
+    outbox: Outbox
+    poller: StatusPoller
+    retrainer: Retrainer
+
+    async def handle(self, msg: IncomingMessage) -> None:
+        try:
+            await self.intake.handle(msg)
+        except StoreError:
+            raise  # the bot stops taking work rather than dropping it
+        except Exception:
+            # The message is stored; resume() on the next start finishes it.
+            log.exception("processing message %s failed", msg.message_id)
+
+
+@asynccontextmanager
+async def open_bot(settings: Settings, tracker_transport=None) -> AsyncIterator[Bot]:
+    """Every part opened, the intake resumed; closed again on exit. Errors here stop start-up."""
+    live_model = LiveModel(settings.classifier.model_dir, settings.classifier.reload_interval)
+    store = await Store.open(settings.store_path)
+    tracker = TrackerClient(settings.tracker.base_url, settings.tracker.api_key(),
+                            jurisdiction_id=settings.tracker.jurisdiction_id, timeout=settings.tracker.timeout,
+                            transport=tracker_transport)
+    try:
+        retrainer = Retrainer(settings.classifier.model_dir, settings.store_path, live_model)
+        intake = Intake(settings, store, live_model, retrainer)
+        outbox = Outbox(store, tracker, intake.names)
+        intake.wake_outbox = outbox.wake
+        await intake.start()
+        poller = StatusPoller(store, tracker, intake.names, settings.tracker.poll_interval)
+        yield Bot(settings, store, tracker, live_model, intake, outbox, poller, retrainer)
+    finally:
+        await tracker.aclose()
+        await store.close()
+
+
+async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
+    """Run the channel and the background workers until the channel ends or a signal arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    sender = Sender(bot.store, channel)
+    await bot.intake.resume()
+    workers = [asyncio.create_task(bot.outbox.run(stop), name="outbox"),
+               asyncio.create_task(bot.poller.run(stop), name="poller"),
+               asyncio.create_task(sender.run(stop), name="sender")]
+
+    async def on_message(msg: IncomingMessage) -> None:
+        await bot.handle(msg)
+        sender.wake()
+
+    listener = asyncio.create_task(channel.run(on_message), name="channel")
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({listener, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if listener in done and listener.exception():
+            raise listener.exception()
+    finally:
+        stop.set()
+        await channel.stop()
+        listener.cancel()
+        # Workers finish the step they are in: each state change is one transaction, so none is half done.
+        await asyncio.gather(*workers, return_exceptions=True)
+        await sender.send_pending()
+        stopper.cancel()

@@ -1,0 +1,230 @@
+"""The bot's local queue and cache on SQLite (aiosqlite, WAL): messages, tickets, outbox, replies,
+decisions. Every state change is one explicit transaction, so a crash leaves either the old or the
+new state, never half of one. The tracking backend stays the system of record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+import aiosqlite
+
+from bot.messages import IncomingMessage, Reply
+
+SCHEMA_VERSION = 1
+
+# Message states: where each message is on its way; FINAL ones are never processed again.
+RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
+    "received", "classified", "ignored", "awaiting", "queued", "ticketed", "answered")
+FINAL = (IGNORED, ANSWERED)
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        group_id TEXT, group_name TEXT,
+        sender_id TEXT NOT NULL, sender_name TEXT NOT NULL,
+        text TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'text', media_url TEXT,
+        mentions TEXT NOT NULL DEFAULT '[]', in_group INTEGER NOT NULL,
+        sent_at TEXT NOT NULL, received_at TEXT NOT NULL,
+        state TEXT NOT NULL, label TEXT, confidence REAL, ticket_id INTEGER, note TEXT
+    );
+    CREATE INDEX messages_unfinished ON messages(state) WHERE state NOT IN ('ignored', 'answered');
+    CREATE INDEX messages_sender ON messages(sender_id, group_name, id);
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        message_key TEXT NOT NULL UNIQUE REFERENCES messages(key),
+        group_id TEXT, group_name TEXT NOT NULL,
+        reporter_id TEXT NOT NULL, reporter_name TEXT NOT NULL,
+        category TEXT NOT NULL, description TEXT NOT NULL, confidence REAL,
+        state TEXT NOT NULL,
+        service_request_id TEXT UNIQUE, status TEXT, status_notes TEXT, agency TEXT,
+        updated_datetime TEXT, expected_datetime TEXT, media_url TEXT,
+        rating TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX tickets_open ON tickets(group_name, category, state);
+    CREATE INDEX tickets_reporter ON tickets(reporter_id, created_at);
+    CREATE TABLE ticket_reporters (
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        message_key TEXT NOT NULL UNIQUE,
+        reporter_id TEXT NOT NULL, reporter_name TEXT NOT NULL,
+        group_id TEXT, group_name TEXT NOT NULL, joined_at TEXT NOT NULL
+    );
+    CREATE INDEX ticket_reporters_ticket ON ticket_reporters(ticket_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        kind TEXT NOT NULL, payload TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT, done_at TEXT, failed_at TEXT, created_at TEXT NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE done_at IS NULL AND failed_at IS NULL;
+    CREATE TABLE replies (
+        id INTEGER PRIMARY KEY,
+        message_key TEXT, group_id TEXT, group_name TEXT, to_id TEXT, to_name TEXT,
+        text TEXT NOT NULL, ticket TEXT, created_at TEXT NOT NULL, sent_at TEXT
+    );
+    CREATE INDEX replies_unsent ON replies(id) WHERE sent_at IS NULL;
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        message_key TEXT NOT NULL, ticket_id INTEGER, text TEXT NOT NULL, label TEXT NOT NULL,
+        action TEXT NOT NULL, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL
+    );
+    """,
+}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class StoreError(RuntimeError):
+    """The store cannot take work (disk full, read-only file, corrupt database)."""
+
+
+class Store:
+    """One aiosqlite connection; writes are serialized and each is one transaction."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path):
+        self.db, self.path = db, path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> "Store":
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db, path)
+            await store._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the bot's store ({exc})") from exc
+        return store
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _migrate(self) -> None:
+        version = (await (await self.db.execute("PRAGMA user_version")).fetchone())[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {version} is newer than this bot ({SCHEMA_VERSION})")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            async with self.transaction() as db:
+                for statement in _statements(MIGRATIONS[target]):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={target}")
+        async with self.transaction() as db:
+            await db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('reporter_salt', ?)",
+                             (secrets.token_hex(16),))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error; disk problems become StoreError."""
+        async with self._write_lock:
+            try:
+                await self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot write ({exc})") from exc
+            try:
+                yield self.db
+                await self.db.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    await self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self.path}: write failed ({exc})") from exc
+                raise
+
+    async def one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        return await (await self.db.execute(sql, tuple(params))).fetchone()
+
+    async def all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await (await self.db.execute(sql, tuple(params))).fetchall())
+
+    async def meta(self, key: str) -> str | None:
+        row = await self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def insert_message(self, msg: IncomingMessage) -> tuple[aiosqlite.Row, bool]:
+        """Store a message before anything else happens to it; (row, False) for a repeat event."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO messages (key, group_id, group_name, sender_id, sender_name, text,"
+                " kind, media_url, mentions, in_group, sent_at, received_at, state)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (msg.message_id, msg.group_id, msg.group_name, msg.sender_id, msg.sender_name, msg.text,
+                 msg.kind, msg.media_url, json.dumps(list(msg.mentions), ensure_ascii=False),
+                 int(msg.in_group), msg.time.isoformat(), now_iso(), RECEIVED))
+            is_new = cur.rowcount == 1
+        return await self.message(msg.message_id), is_new
+
+    async def message(self, key: str) -> aiosqlite.Row | None:
+        return await self.one("SELECT * FROM messages WHERE key = ?", (key,))
+
+    async def set_state(self, key: str, state: str, **fields: Any) -> None:
+        async with self.transaction() as db:
+            await self._set_state(db, key, state, **fields)
+
+    @staticmethod
+    async def _set_state(db, key: str, state: str, **fields: Any) -> None:
+        allowed = {"label", "confidence", "ticket_id", "note"}
+        cols = ["state = ?"] + [f"{name} = ?" for name in fields if name in allowed]
+        values = [state] + [v for name, v in fields.items() if name in allowed]
+        await db.execute(f"UPDATE messages SET {', '.join(cols)} WHERE key = ?", (*values, key))
+
+    async def unfinished_messages(self) -> list[aiosqlite.Row]:
+        return await self.all("SELECT * FROM messages WHERE state IN (?, ?) ORDER BY id", (RECEIVED, CLASSIFIED))
+
+    async def last_message_of(self, sender_id: str, group_name: str | None, before_id: int) -> aiosqlite.Row | None:
+        return await self.one("SELECT * FROM messages WHERE sender_id = ? AND group_name IS ? AND id < ?"
+                              " ORDER BY id DESC LIMIT 1", (sender_id, group_name, before_id))
+
+    # -- replies: a durable queue, so an answer survives a crash between deciding and sending --
+
+    @staticmethod
+    async def _queue_reply(db, reply: Reply, message_key: str | None) -> None:
+        await db.execute(
+            "INSERT INTO replies (message_key, group_id, group_name, to_id, to_name, text, ticket, created_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (message_key, reply.group_id, reply.group_name, reply.to_id, reply.to_name, reply.text,
+             reply.ticket, now_iso()))
+
+    async def finish(self, key: str, state: str, replies: list[Reply] = (), **fields: Any) -> None:
+        """Move a message to `state` and queue its replies in the same transaction."""
+        async with self.transaction() as db:
+            for reply in replies:
+                await self._queue_reply(db, reply, key)
+            await self._set_state(db, key, state, **fields)
+
+    async def queue_replies(self, replies: list[Reply], message_key: str | None = None) -> None:
+        async with self.transaction() as db:
+            for reply in replies:
+                await self._queue_reply(db, reply, message_key)
+
+    async def unsent_replies(self, limit: int = 100) -> list[aiosqlite.Row]:
+        return await self.all("SELECT * FROM replies WHERE sent_at IS NULL ORDER BY id LIMIT ?", (limit,))
+
+    async def mark_sent(self, reply_id: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE replies SET sent_at = ? WHERE id = ?", (now_iso(), reply_id))
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

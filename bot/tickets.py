@@ -1,0 +1,250 @@
+"""Ticket rows of the bot's store: local numbers, the outbox that carries them to the backend,
+merged reporters, residents' ratings and grid managers' decisions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import aiosqlite
+
+from bot.messages import Reply
+from bot.store import ANSWERED, AWAITING, IGNORED, QUEUED, TICKETED, Store, now_iso
+
+# Ticket states in the bot's store.
+T_AWAITING, T_QUEUED, T_OPEN, T_CLOSED, T_REJECTED, T_FAILED = (
+    "awaiting", "queued", "open", "closed", "rejected", "failed")
+LIVE = (T_AWAITING, T_QUEUED, T_OPEN)
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    message_key: str
+    group_id: str | None
+    group_name: str
+    reporter_id: str
+    reporter_name: str
+    category: str
+    description: str
+    confidence: float
+    media_url: str | None = None
+
+
+def reporter_token(salt: str, wechat_id: str) -> str:
+    """An opaque, stable reporter id for the backend: a resident's WeChat id never leaves the bot."""
+    return "r-" + hmac.new(salt.encode(), wechat_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+async def open_ticket(store: Store, t: NewTicket, awaiting: bool, payload: dict | None,
+                      replies: Callable[[int], list[Reply]] = lambda _id: []) -> int:
+    """Write the ticket row, and (unless it waits for a manager) its outbox row, in one transaction."""
+    stamp = now_iso()
+    async with store.transaction() as db:
+        cur = await db.execute(
+            "INSERT INTO tickets (message_key, group_id, group_name, reporter_id, reporter_name, category,"
+            " description, confidence, state, media_url, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (t.message_key, t.group_id, t.group_name, t.reporter_id, t.reporter_name, t.category,
+             t.description, t.confidence, T_AWAITING if awaiting else T_QUEUED, t.media_url, stamp, stamp))
+        ticket_id = cur.lastrowid
+        await db.execute(
+            "INSERT INTO ticket_reporters (ticket_id, message_key, reporter_id, reporter_name, group_id,"
+            " group_name, joined_at) VALUES (?,?,?,?,?,?,?)",
+            (ticket_id, t.message_key, t.reporter_id, t.reporter_name, t.group_id, t.group_name, stamp))
+        if not awaiting:
+            await _enqueue(db, ticket_id, "create", payload, t.message_key)
+        for reply in replies(ticket_id):  # the local number is known only once the row exists
+            await store._queue_reply(db, reply, t.message_key)
+        await store._set_state(db, t.message_key, AWAITING if awaiting else QUEUED, ticket_id=ticket_id)
+    return ticket_id
+
+
+async def _enqueue(db, ticket_id: int, kind: str, payload: dict | None, key: str) -> None:
+    await db.execute(
+        "INSERT OR IGNORE INTO outbox (ticket_id, kind, payload, idempotency_key, created_at) VALUES (?,?,?,?,?)",
+        (ticket_id, kind, json.dumps(payload or {}, ensure_ascii=False), key, now_iso()))
+
+
+async def ticket(store: Store, ticket_id: int) -> aiosqlite.Row | None:
+    return await store.one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
+
+
+async def by_number(store: Store, number: str) -> aiosqlite.Row | None:
+    """A ticket by backend number (GX20261124-0007) or by local number (12 or #12)."""
+    number = number.strip().lstrip("#")
+    if number.isdigit():
+        return await ticket(store, int(number))
+    return await store.one("SELECT * FROM tickets WHERE upper(service_request_id) = upper(?)", (number,))
+
+
+async def confirm(store: Store, ticket_id: int, category: str, payload: dict, decided_by: str,
+                  action: str, text: str, replies: list[Reply]) -> None:
+    """A manager confirms (maybe re-categorized): queue creation and remember the decision."""
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        await db.execute("UPDATE tickets SET state = ?, category = ?, updated_at = ? WHERE id = ?",
+                         (T_QUEUED, category, now_iso(), ticket_id))
+        await _enqueue(db, ticket_id, "create", payload, row["message_key"])
+        await _decide(db, row["message_key"], ticket_id, text, category, action, decided_by)
+        await store._set_state(db, row["message_key"], QUEUED, label=category)
+        for reply in replies:
+            await store._queue_reply(db, reply, row["message_key"])
+
+
+async def reject(store: Store, ticket_id: int, decided_by: str, text: str, replies: list[Reply]) -> None:
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        await db.execute("UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?",
+                         (T_REJECTED, now_iso(), ticket_id))
+        await _decide(db, row["message_key"], ticket_id, text, "none", "reject", decided_by)
+        await store._set_state(db, row["message_key"], ANSWERED, label="none", note="rejected by manager")
+        for reply in replies:
+            await store._queue_reply(db, reply, row["message_key"])
+
+
+async def recategorize(store: Store, ticket_id: int, category: str, decided_by: str, text: str) -> None:
+    """Re-categorize a ticket already sent: only the local row and the decision change."""
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        await db.execute("UPDATE tickets SET category = ?, updated_at = ? WHERE id = ?",
+                         (category, now_iso(), ticket_id))
+        await _decide(db, row["message_key"], ticket_id, text, category, "recategorize", decided_by)
+
+
+async def _decide(db, key: str, ticket_id: int | None, text: str, label: str, action: str, by: str) -> None:
+    await db.execute("INSERT INTO decisions (message_key, ticket_id, text, label, action, decided_by, decided_at)"
+                     " VALUES (?,?,?,?,?,?,?)", (key, ticket_id, text, label, action, by, now_iso()))
+
+
+async def record_decision(store: Store, key: str, text: str, label: str, action: str, by: str) -> None:
+    async with store.transaction() as db:
+        await _decide(db, key, None, text, label, action, by)
+
+
+async def merge_candidates(store: Store, group_name: str, category: str, since: str) -> list[aiosqlite.Row]:
+    return await store.all(
+        "SELECT * FROM tickets WHERE group_name = ? AND category = ? AND state IN (?,?,?) AND created_at >= ?"
+        " ORDER BY id DESC", (group_name, category, *LIVE, since))
+
+
+async def join(store: Store, ticket_id: int, message_key: str, reporter_id: str, reporter_name: str,
+               group_id: str | None, group_name: str, replies: list[Reply]) -> None:
+    """A repeat report joins an open ticket: the reporter is told its number and hears of changes."""
+    async with store.transaction() as db:
+        await db.execute(
+            "INSERT OR IGNORE INTO ticket_reporters (ticket_id, message_key, reporter_id, reporter_name, group_id,"
+            " group_name, joined_at) VALUES (?,?,?,?,?,?,?)",
+            (ticket_id, message_key, reporter_id, reporter_name, group_id, group_name, now_iso()))
+        await store._set_state(db, message_key, ANSWERED, ticket_id=ticket_id, note="merged")
+        for reply in replies:
+            await store._queue_reply(db, reply, message_key)
+
+
+async def reporters(store: Store, ticket_id: int) -> list[aiosqlite.Row]:
+    return await store.all("SELECT reporter_id, reporter_name, group_id, group_name, min(joined_at) AS joined_at"
+                           " FROM ticket_reporters WHERE ticket_id = ? GROUP BY reporter_id ORDER BY joined_at",
+                           (ticket_id,))
+
+
+async def recent_reports(store: Store, reporter_id: str, since: str) -> int:
+    row = await store.one("SELECT count(*) AS n FROM tickets WHERE reporter_id = ? AND created_at >= ?",
+                          (reporter_id, since))
+    return row["n"]
+
+
+async def of_reporter(store: Store, reporter_id: str, live_only: bool = True) -> list[aiosqlite.Row]:
+    states = LIVE if live_only else (*LIVE, T_CLOSED)
+    marks = ",".join("?" * len(states))
+    return await store.all(
+        f"SELECT DISTINCT t.* FROM tickets t JOIN ticket_reporters r ON r.ticket_id = t.id"
+        f" WHERE r.reporter_id = ? AND t.state IN ({marks}) ORDER BY t.id", (reporter_id, *states))
+
+
+async def awaiting(store: Store, groups: list[str] | None) -> list[aiosqlite.Row]:
+    if groups is None:
+        return await store.all("SELECT * FROM tickets WHERE state = ? ORDER BY id", (T_AWAITING,))
+    marks = ",".join("?" * len(groups)) or "NULL"
+    return await store.all(f"SELECT * FROM tickets WHERE state = ? AND group_name IN ({marks}) ORDER BY id",
+                           (T_AWAITING, *groups))
+
+
+async def open_with_number(store: Store) -> list[aiosqlite.Row]:
+    return await store.all("SELECT * FROM tickets WHERE state = ? AND service_request_id IS NOT NULL ORDER BY id",
+                           (T_OPEN,))
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+async def due(store: Store, limit: int = 20) -> list[aiosqlite.Row]:
+    return await store.all("SELECT * FROM outbox WHERE done_at IS NULL AND failed_at IS NULL"
+                           " AND next_attempt_at <= ? ORDER BY id LIMIT ?", (time.time(), limit))
+
+
+async def pending_count(store: Store) -> int:
+    row = await store.one("SELECT count(*) AS n FROM outbox WHERE done_at IS NULL AND failed_at IS NULL")
+    return row["n"]
+
+
+async def created(store: Store, outbox_id: int, ticket_id: int, request: Any, replies: list[Reply]) -> None:
+    """The backend made the ticket: record its number and status and queue the resident's answer."""
+    async with store.transaction() as db:
+        await db.execute("UPDATE outbox SET done_at = ?, attempts = attempts + 1 WHERE id = ?", (now_iso(), outbox_id))
+        await db.execute(
+            "UPDATE tickets SET state = ?, service_request_id = ?, status = ?, status_notes = ?, agency = ?,"
+            " updated_datetime = ?, expected_datetime = ?, updated_at = ? WHERE id = ?",
+            (T_OPEN, request.service_request_id, request.status or "open", request.status_notes,
+             request.agency_responsible, request.updated_datetime, request.expected_datetime, now_iso(), ticket_id))
+        row = await (await db.execute("SELECT message_key FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        await store._set_state(db, row["message_key"], TICKETED)
+        for reply in replies:
+            await store._queue_reply(db, reply, row["message_key"])
+        await store._set_state(db, row["message_key"], ANSWERED)
+
+
+async def sent_update(store: Store, outbox_id: int) -> None:
+    async with store.transaction() as db:
+        await db.execute("UPDATE outbox SET done_at = ?, attempts = attempts + 1 WHERE id = ?", (now_iso(), outbox_id))
+
+
+async def retry_later(store: Store, outbox_id: int, error: str, delay: float) -> None:
+    async with store.transaction() as db:
+        await db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                         (error[:500], time.time() + delay, outbox_id))
+
+
+async def give_up(store: Store, outbox_id: int, ticket_id: int, error: str, replies: list[Reply]) -> None:
+    """A permanent backend refusal: the ticket is marked failed and a person is told."""
+    async with store.transaction() as db:
+        await db.execute("UPDATE outbox SET failed_at = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
+                         (now_iso(), error[:500], outbox_id))
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        if row["state"] == T_QUEUED:
+            await db.execute("UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?", (T_FAILED, now_iso(), ticket_id))
+            await store._set_state(db, row["message_key"], ANSWERED, note=f"backend refused: {error[:200]}")
+        for reply in replies:
+            await store._queue_reply(db, reply, row["message_key"])
+
+
+async def status_changed(store: Store, ticket_id: int, request: Any, closed: bool, replies: list[Reply]) -> None:
+    async with store.transaction() as db:
+        await db.execute(
+            "UPDATE tickets SET state = ?, status = ?, status_notes = ?, agency = ?, updated_datetime = ?,"
+            " expected_datetime = ?, updated_at = ? WHERE id = ?",
+            (T_CLOSED if closed else T_OPEN, request.status, request.status_notes, request.agency_responsible,
+             request.updated_datetime, request.expected_datetime, now_iso(), ticket_id))
+        for reply in replies:
+            await store._queue_reply(db, reply, None)
+
+
+async def rate(store: Store, ticket_id: int, rating: str, payload: dict, key: str) -> None:
+    """Store a resident's rating and queue it for the backend as a status update."""
+    async with store.transaction() as db:
+        await db.execute("UPDATE tickets SET rating = ?, updated_at = ? WHERE id = ?", (rating, now_iso(), ticket_id))
+        await _enqueue(db, ticket_id, "update", payload, key)
+
+
+async def ignore(store: Store, key: str, note: str, replies: list[Reply] = ()) -> None:
+    await store.finish(key, IGNORED, list(replies), note=note)

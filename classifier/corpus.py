@@ -1,0 +1,96 @@
+"""The label contract and the labelled corpus: reading, validating and hashing JSON Lines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TAXONOMY = ROOT / "taxonomy.yaml"
+DATA = Path(__file__).parent / "data"
+TRAIN = DATA / "train.jsonl"
+EVAL = DATA / "eval.jsonl"
+NONE = "none"
+
+
+class DataError(ValueError):
+    """A data or taxonomy file that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+
+
+@lru_cache(maxsize=4)
+def load_taxonomy(path: Path = TAXONOMY) -> dict[str, str]:
+    """Category code -> Chinese name, in the contract's order."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        cats = doc["categories"]
+        return {str(code): str(spec["name"]) for code, spec in cats.items()}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a valid taxonomy file ({exc})") from exc
+
+
+def labels(path: Path = TAXONOMY) -> list[str]:
+    """Every label a model may give: 'none' first, then the category codes."""
+    return [NONE, *load_taxonomy(path)]
+
+
+def read_examples(path: Path | str, allowed: Iterable[str] | None = None) -> list[Example]:
+    """All examples of a JSON Lines file; any bad line is an error naming file and line."""
+    allowed = set(allowed if allowed is not None else labels())
+    examples = []
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise DataError(f"{path}:{number}: needs a non-empty string 'text'")
+        if row.get("label") not in allowed:
+            raise DataError(f"{path}:{number}: unknown label {row.get('label')!r}")
+        examples.append(Example(row["text"], row["label"]))
+    if not examples:
+        raise DataError(f"{path}: no examples")
+    return examples
+
+
+def iter_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, object or None, error or None) for each non-blank line; never raises."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield number, None, f"not valid JSON ({getattr(exc, 'msg', exc)})"
+            continue
+        if not isinstance(row, dict):
+            yield number, None, "not a JSON object"
+            continue
+        yield number, row, None
+
+
+def data_hash(examples: Iterable[Example]) -> str:
+    """sha256 over the examples in order: the card's fingerprint of what a model was trained on."""
+    digest = hashlib.sha256()
+    for ex in examples:
+        digest.update(json.dumps([ex.text, ex.label], ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,106 @@
+"""The scikit-learn Pipeline factories: one object from raw message text to label.
+
+Each candidate is a named recipe so that `train --candidate NAME` and the comparison in
+classifier/README.md talk about the same thing. `DEFAULT` is the one `train` ships.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from classifier.text import char_text, normalize, tokenize
+
+SEED = 20261125
+
+
+def normalize_chars(text: str) -> str:
+    """Preprocessor of the character n-gram branch: normalized text, digits folded."""
+    return char_text(normalize(text))
+
+
+def word_features() -> TfidfVectorizer:
+    return TfidfVectorizer(
+        preprocessor=normalize,
+        tokenizer=tokenize,
+        token_pattern=None,
+        lowercase=False,
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        min_df=1,
+        dtype="float32",
+    )
+
+
+def char_features() -> TfidfVectorizer:
+    return TfidfVectorizer(
+        preprocessor=normalize_chars,
+        analyzer="char",
+        lowercase=False,
+        ngram_range=(1, 3),
+        sublinear_tf=True,
+        min_df=2,
+        max_features=200_000,
+        dtype="float32",
+    )
+
+
+def word_and_char() -> FeatureUnion:
+    return FeatureUnion([("words", word_features()), ("chars", char_features())])
+
+
+def _logreg(c: float = 20.0) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=3000, class_weight="balanced", random_state=SEED)
+
+
+def word_lr() -> Pipeline:
+    """Word 1-2-grams, multinomial logistic regression."""
+    return Pipeline([("features", word_features()), ("model", _logreg())])
+
+
+def word_char_lr() -> Pipeline:
+    """Word 1-2-grams + character 1-3-grams, multinomial logistic regression."""
+    return Pipeline([("features", word_and_char()), ("model", _logreg())])
+
+
+def word_char_lr_calibrated() -> Pipeline:
+    """Word + character n-grams, logistic regression with sigmoid calibration (5-fold)."""
+    model = CalibratedClassifierCV(_logreg(), method="sigmoid", cv=5)
+    return Pipeline([("features", word_and_char()), ("model", model)])
+
+
+def word_char_svc_calibrated() -> Pipeline:
+    """Word + character n-grams, linear SVM with sigmoid calibration (5-fold)."""
+    svc = LinearSVC(C=0.5, class_weight="balanced", random_state=SEED)
+    model = CalibratedClassifierCV(svc, method="sigmoid", cv=5)
+    return Pipeline([("features", word_and_char()), ("model", model)])
+
+
+def word_char_sgd_calibrated() -> Pipeline:
+    """Word + character n-grams, SGD (modified Huber) with sigmoid calibration (5-fold)."""
+    sgd = SGDClassifier(loss="modified_huber", alpha=2e-5, class_weight="balanced",
+                        max_iter=50, tol=None, random_state=SEED)
+    model = CalibratedClassifierCV(sgd, method="sigmoid", cv=5)
+    return Pipeline([("features", word_and_char()), ("model", model)])
+
+
+CANDIDATES: dict[str, Callable[[], Pipeline]] = {
+    "word-lr": word_lr,
+    "word+char-lr": word_char_lr,
+    "word+char-lr-cal": word_char_lr_calibrated,
+    "word+char-svc-cal": word_char_svc_calibrated,
+    "word+char-sgd-cal": word_char_sgd_calibrated,
+}
+DEFAULT = "word+char-svc-cal"
+
+
+def build(name: str = DEFAULT) -> Pipeline:
+    try:
+        return CANDIDATES[name]()
+    except KeyError:
+        raise ValueError(f"unknown candidate {name!r}; choose one of {', '.join(CANDIDATES)}") from None

@@ -1,0 +1,39 @@
+"""Quality floor: the default recipe trained on the shipped corpus, scored on the fixed evaluation split.
+
+Fails when a change to the code, the dictionary or the data makes the model worse than the floor.
+The floors sit a little under the figures measured when they were set (see classifier/README.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier.corpus import EVAL, TRAIN, read_examples
+from classifier.train import train
+
+DETECTION_F1_FLOOR = 0.93
+CATEGORY_MACRO_F1_FLOOR = 0.85
+ECE_CEILING = 0.08
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    return train(read_examples(TRAIN), read_examples(EVAL), tmp_path_factory.mktemp("quality"))
+
+
+def test_detection_f1_is_above_the_floor(shipped):
+    assert shipped.metrics["detection"]["f1"] >= DETECTION_F1_FLOOR
+
+
+def test_category_macro_f1_is_above_the_floor(shipped):
+    assert shipped.metrics["category_macro_f1"] >= CATEGORY_MACRO_F1_FLOOR
+
+
+def test_confidence_is_calibrated(shipped):
+    assert shipped.metrics["ece"] <= ECE_CEILING
+
+
+def test_every_category_is_learned(shipped):
+    weak = {k: round(v["f1"], 3) for k, v in shipped.metrics["per_label"].items() if v["f1"] < 0.6}
+    assert not weak
+
