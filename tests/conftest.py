@@ -34,3 +34,4 @@ def small_corpus(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("corpus")
     return (_write(root / "train.jsonl", _sample(TRAIN, 12, 1)),
             _write(root / "eval.jsonl", _sample(EVAL, 4, 2)))
+from tests.backend_fixtures import *  # noqa: E402,F401,F403  tracking backend, tracker client, StandIn
