@@ -56,7 +56,8 @@ def _filters(request: Request) -> tuple[Filters, dict[str, str]]:
 
 def _page(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    # Bounded: SQLite's OFFSET is a 64-bit integer and Python's int is not.
+    return min(max(1, int(raw)), 1_000_000) if raw.isascii() and raw.isdigit() else 1
 
 
 async def ledger_page(request: Request) -> Response:

@@ -41,7 +41,7 @@ class ApiError(Exception):
 async def read_fields(request: Request) -> dict[str, str]:
     """The request's fields from a form-encoded, multipart or JSON body, at most MAX_BODY_BYTES."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -177,7 +177,8 @@ def coordinate(fields: Mapping[str, str], name: str, bound: float) -> float | No
     return value
 
 
-def csv_list(value: str | None, allowed: tuple[str, ...] | dict | None = None, name: str = "") -> list[str] | None:
+def csv_list(value: str | None, allowed: tuple[str, ...] | dict | None = None,
+             name: str = "") -> list[str] | None:
     """A comma-separated query parameter; None when absent, ApiError on a value not allowed."""
     if value is None or not value.strip():
         return None

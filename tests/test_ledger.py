@@ -18,7 +18,8 @@ def http(tracking_backend):
         yield client
 
 
-def file(http: httpx.Client, group: str, code: str = "parking", description: str = "小区门口乱停车堵住消防通道") -> str:
+def file(http: httpx.Client, group: str, code: str = "parking",
+         description: str = "小区门口乱停车堵住消防通道") -> str:
     response = http.post("/requests.json", data={
         "api_key": API_KEY, "service_code": code, "description": description,
         "address_string": "太湖港街道彭家场社区", "attribute[group]": group,
@@ -133,3 +134,11 @@ def test_ledger_link_to_csv_keeps_the_filters(http):
     page = http.get("/", params={"group": group, "status": "open"}).text
     link = re.search(r'href="(/ledger\.csv[^"]*)" id="csv-export"', page).group(1).replace("&amp;", "&")
     assert len(read_csv(http.get(link))) == 2
+
+
+def test_resident_text_is_shown_as_text_never_as_markup(http):
+    group = unique("景湖名都业主群")
+    ticket = file(http, group, description='<script>alert("x")</script>路灯坏了')
+    for page in (http.get("/", params={"group": group}).text, http.get(f"/tickets/{ticket}").text):
+        assert "<script>alert" not in page
+        assert "&lt;script&gt;alert" in page

@@ -3,7 +3,9 @@ wait as long as the server asks, give up with a retryable error, and never make 
 
 from __future__ import annotations
 
+import email.utils
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -61,6 +63,17 @@ async def test_retry_after_is_waited_out_before_the_next_attempt(tracking_backen
     first, second = flaky.arrivals
     assert second - first >= 1.0
     assert second - first < 1.0 + 1.0  # the wait is the server's, not a long backoff on top
+
+
+async def test_retry_after_given_as_a_date_is_waited_out_too(tracking_backend):
+    # HTTP dates have whole seconds: three seconds ahead means a wait of more than two.
+    when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=3), usegmt=True)
+    script = [Canned.status(503, "Service Unavailable", {"Retry-After": when})]
+    async with StandIn(script, upstream_port=tracking_backend.port) as flaky:
+        async with TrackerClient(flaky.base_url, API_KEY, retry=FAST_RETRY) as client:
+            await complain(client, unique("msg"))
+    first, second = flaky.arrivals
+    assert 1.9 <= second - first < 3.5
 
 
 async def test_retry_after_longer_than_the_client_waits_is_left_to_the_outbox(tracking_backend):
