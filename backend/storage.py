@@ -73,8 +73,9 @@ class NewRequest:
     idempotency_key: str | None = None
 
     def fingerprint(self) -> str:
-        """What a replay must repeat: the content, not who sent it or when."""
-        content = {k: v for k, v in asdict(self).items() if k not in {"changed_by", "idempotency_key"}}
+        """What a replay must repeat: what the client sent, not who sent it or what config added."""
+        derived = {"changed_by", "idempotency_key", "agency", "deadline_days"}
+        content = {k: v for k, v in asdict(self).items() if k not in derived}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
