@@ -34,6 +34,7 @@ class TrackerSettings:
     jurisdiction_id: str | None = None
     timeout: float = 10.0
     poll_interval: float = 60.0
+    max_attempts: int = 4            # tries per call inside the client; the outbox retries beyond that
 
     def api_key(self) -> str:
         value = os.environ.get(self.api_key_env, "").strip()
@@ -55,7 +56,7 @@ class Limits:
     reports_per_hour: int = 10       # complaints one resident may file per hour
     description_chars: int = 500     # longer messages are stored whole, truncated for the ticket
     merge_window_hours: float = 72.0
-    merge_similarity: float = 0.5
+    merge_similarity: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         jurisdiction_id=t.text("jurisdiction_id", None),
         timeout=t.number("timeout", 10.0, 0.1, 300),
         poll_interval=t.number("poll_interval", 60.0, 0.05, 86400),
+        max_attempts=int(t.number("max_attempts", 4, 1, 20, integer=True)),
     )
     s = top.section("store")
     c = top.section("classifier")
@@ -175,7 +177,7 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         reports_per_hour=int(lim.number("reports_per_hour", 10, 1, 10_000, integer=True)),
         description_chars=int(lim.number("description_chars", 500, 50, 10_000, integer=True)),
         merge_window_hours=lim.number("merge_window_hours", 72.0, 0, 24 * 365),
-        merge_similarity=lim.number("merge_similarity", 0.5, 0.0, 1.0),
+        merge_similarity=lim.number("merge_similarity", 0.4, 0.0, 1.0),
     )
     w = top.section("wechaty", required=channel == "wechaty")
     wechaty = None if w is None else WechatySettings(

@@ -17,7 +17,7 @@ from bot.outbox import Outbox, StatusPoller
 from bot.retrain import Retrainer
 from bot.sender import Sender
 from bot.store import Store, StoreError
-from bot.tracker import TrackerClient
+from bot.tracker import RetryPolicy, TrackerClient
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ async def open_bot(settings: Settings, tracker_transport=None) -> AsyncIterator[
     store = await Store.open(settings.store_path)
     tracker = TrackerClient(settings.tracker.base_url, settings.tracker.api_key(),
                             jurisdiction_id=settings.tracker.jurisdiction_id, timeout=settings.tracker.timeout,
+                            retry=RetryPolicy(max_attempts=settings.tracker.max_attempts),
                             transport=tracker_transport)
     try:
         retrainer = Retrainer(settings.classifier.model_dir, settings.store_path, live_model)

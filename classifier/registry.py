@@ -26,6 +26,7 @@ TRUSTED_TYPES = frozenset({
     "classifier.text.normalize",
     "classifier.text.tokenize",
     "classifier.pipeline.normalize_chars",
+    "classifier.pipeline.CompactTfidfVectorizer",
     "builtins.dict",
     "builtins.list",
     "builtins.tuple",

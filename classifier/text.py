@@ -22,7 +22,7 @@ _QUOTE = re.compile(r"「[^「」]{0,2000}」\s*\n?\s*(?:-\s*){3,}\n?", re.S)
 # Quote block without separator, e.g. when a client strips it.
 _QUOTE_BARE = re.compile(r"^\s*「[^「」]{0,2000}」\s*", re.S)
 # WeChat emoticon codes: [捂脸] [Facepalm] [强]; also the /:xxx legacy codes.
-_EMOTICON = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]|/:[A-Za-z!@#$%^&*<>?.,'-]{1,8}")
+_EMOTICON = re.compile(r"\[[\u4e00-\u9fff]{1,5}\]|\[[A-Za-z][A-Za-z ]{0,15}\]|/:[A-Za-z!@#$%^&*<>?.,'-]{1,8}")
 _LINK = re.compile(r"(?:https?://|www\.)[^\s\u4e00-\u9fff，。！？、]+", re.I)
 # A mention ends at whitespace (WeChat inserts U+2005 after a picked mention) or at the end.
 _MENTION = re.compile(r"@[^\s\u2005@]{1,20}(?:[\s\u2005]+|$)")
@@ -92,6 +92,9 @@ def get_tokenizer() -> jieba.Tokenizer:
 def words(text: str) -> list[str]:
     """jieba words of already-normalized text, punctuation and spaces removed, numbers as '0'."""
     out = []
+    # Room numbers like 12-3-502 would be cut into five tokens; as one "0" they carry the signal
+    # "a place was named" without splitting the vocabulary.
+    text = _NUMBER.sub(" 0 ", text)
     for tok in get_tokenizer().lcut(text, HMM=True):
         if _NUMBER.fullmatch(tok):
             out.append("0")

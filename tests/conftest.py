@@ -35,3 +35,32 @@ def small_corpus(tmp_path_factory) -> tuple[Path, Path]:
     return (_write(root / "train.jsonl", _sample(TRAIN, 12, 1)),
             _write(root / "eval.jsonl", _sample(EVAL, 4, 2)))
 from tests.backend_fixtures import *  # noqa: E402,F401,F403  tracking backend, tracker client, StandIn
+
+
+@pytest.fixture(scope="session")
+def shipped_models(tmp_path_factory):
+    """A models directory whose live version is the default recipe trained on the shipped corpus."""
+    from classifier import registry
+    from classifier.train import train
+
+    out = tmp_path_factory.mktemp("shipped-models")
+    result = train(read_examples(TRAIN), read_examples(EVAL), out)
+    registry.promote(out, result.version_dir.name)
+    return out, result
+
+
+@pytest.fixture()
+def backend(tmp_path):
+    """The reference tracking backend on a free loopback port with the bots' test key."""
+    from backend.process import BackendProcess
+    from tests.bot_harness import API_KEY
+
+    with BackendProcess(tmp_path / "backend.db", api_keys=[API_KEY]) as proc:
+        yield proc
+
+
+@pytest.fixture()
+def bot_env(monkeypatch):
+    from tests.bot_harness import API_KEY
+
+    monkeypatch.setenv("GRIDBOT_TEST_API_KEY", API_KEY)

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from classifier.corpus import EVAL, TRAIN, read_examples
-from classifier.train import train
-
 DETECTION_F1_FLOOR = 0.93
 CATEGORY_MACRO_F1_FLOOR = 0.85
 ECE_CEILING = 0.08
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory):
-    return train(read_examples(TRAIN), read_examples(EVAL), tmp_path_factory.mktemp("quality"))
+def shipped(shipped_models):
+    return shipped_models[1]
 
 
 def test_detection_f1_is_above_the_floor(shipped):

@@ -1,0 +1,266 @@
+"""WeChat groups through a wechaty puppet service: room messages in, @-replies out, the link supervised.
+
+    channel: wechaty
+    wechaty:
+      endpoint: 127.0.0.1:8788                  # host:port of the puppet service, always explicit
+      token_env: WECHATY_PUPPET_SERVICE_TOKEN   # the variable that holds the token
+
+Text, image, voice, file, link and mini-program messages from the rooms whose topic is a configured
+group become `IncomingMessage`s, as do private messages to the bot (the command router answers
+them); the bot's own messages and other rooms are dropped here. Messages go to intake one at a
+time, in the order the gateway delivered them.
+
+Supervision (the bare SDK waits a fixed 60 s, retries once and then gives up silently): a connection
+is dead when its event stream ends or a `ding` gets no answer in time; the channel then builds a new
+one (a fresh SDK object) with a short capped backoff, forever, while the rest of the bot (outbox,
+status poller, reply queue) keeps working. A rejected token is a ConfigError that stops the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from bot.channels import ChannelError, OnMessage
+from bot.channels.wechaty_compat import GRPCError, MessageType, StreamTerminatedError, WechatyPuppetError, redact
+from bot.channels.wechaty_connection import Connection, is_unauthenticated
+from bot.config import ConfigError
+from bot.messages import IncomingMessage, Reply
+
+log = logging.getLogger(__name__)
+
+KINDS = {
+    MessageType.MESSAGE_TYPE_TEXT: "text",
+    MessageType.MESSAGE_TYPE_IMAGE: "image",
+    MessageType.MESSAGE_TYPE_AUDIO: "voice",
+    MessageType.MESSAGE_TYPE_ATTACHMENT: "file",
+    MessageType.MESSAGE_TYPE_URL: "link",
+    MessageType.MESSAGE_TYPE_MINI_PROGRAM: "mini_program",
+}
+LINK_ERRORS = (GRPCError, StreamTerminatedError, WechatyPuppetError, OSError, TimeoutError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the link is watched and rebuilt (seconds)."""
+
+    ding_interval: float = 15.0   # a ding this often...
+    ding_timeout: float = 5.0     # ...must be answered within this
+    connect_timeout: float = 15.0  # connect to login, unless a QR code waits to be scanned
+    retry_first: float = 0.25     # backoff between connects: doubles from here...
+    retry_max: float = 2.0        # ...up to this, so a returning gateway is found within ~2 s
+    send_wait: float = 5.0        # a reply waits this long for a connection before ChannelError
+    send_timeout: float = 10.0
+
+
+class WechatyChannel:
+    def __init__(self, settings, timing: Timing = Timing()):
+        if settings.wechaty is None or not settings.wechaty.endpoint:
+            # Without an endpoint the SDK would look the token up on the internet: never.
+            raise ConfigError("wechaty.endpoint", "is missing: give host:port of the puppet service")
+        self.endpoint = settings.wechaty.endpoint
+        self.token = settings.wechaty.token()
+        self.token_env = settings.wechaty.token_env
+        redact(self.token)
+        self.topics = {g.name for g in settings.groups}
+        self.timing = timing
+        self._conn: Connection | None = None
+        self._connected = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._queue: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        self._done = asyncio.Event()
+        self._running = False
+        self._fatal: BaseException | None = None
+        self._qr_seen: set[str] = set()
+        self.connects = 0  # how many times a connection reached login (for tests and benchmarks)
+
+    async def run(self, on_message: OnMessage) -> None:
+        self._running = True
+        consumer = asyncio.create_task(self._consume(on_message), name="wechaty-intake")
+        try:
+            await self._supervise()
+            if self._fatal is None:
+                try:  # messages already taken from WeChat reach intake before we return
+                    await asyncio.wait_for(self._queue.join(), 10)
+                except TimeoutError:
+                    log.warning("%d WeChat messages were not handed to intake before stopping", self._queue.qsize())
+            if self._fatal is not None:
+                raise self._fatal
+        finally:
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+            self._done.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._running:
+            try:
+                await asyncio.wait_for(self._done.wait(), 15)
+            except TimeoutError:
+                log.warning("the WeChat channel did not stop within 15 s")
+
+    async def send(self, reply: Reply) -> None:
+        if not self._connected.is_set() and not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._connected.wait(), self.timing.send_wait)
+            except TimeoutError:
+                pass
+        conn = self._conn
+        if conn is None or not conn.logged_in.is_set() or conn.ended.is_set():
+            raise ChannelError(f"not connected to the puppet service at {self.endpoint}")
+        try:
+            async with asyncio.timeout(self.timing.send_timeout):
+                if reply.group_id:
+                    await conn.say_in_room(reply.group_id, reply.text, reply.to_id, reply.to_name)
+                elif reply.to_id:
+                    await conn.say_privately(reply.to_id, reply.text)
+                else:
+                    log.error("reply to %s has neither a room nor a person; dropped: %s", reply.in_reply_to, reply.text)
+        except LINK_ERRORS as exc:
+            raise ChannelError(f"the puppet service did not take the reply: {exc!r}") from exc
+
+    async def _supervise(self) -> None:
+        attempt, waiting_since, lost_at = 0, None, None
+        while not self._stopping.is_set() and self._fatal is None:
+            problem = await self._probe()
+            if problem:
+                if waiting_since is None:
+                    waiting_since = time.monotonic()
+                    log.warning("waiting for the puppet service at %s (%s); trying again every %g s at most",
+                                self.endpoint, problem, self.timing.retry_max)
+                await self._pause(attempt)
+                attempt += 1
+                continue
+            conn = Connection(self.endpoint, self.token, self._take, self._qr_seen)
+            try:
+                await conn.open(self.timing.connect_timeout)
+            except Exception as exc:  # noqa: BLE001 - every failure to connect is retried, but one
+                await conn.close()
+                if is_unauthenticated(exc):
+                    raise ConfigError(self._token_key(), f"the puppet service at {self.endpoint} rejected the "
+                                      f"token in ${self.token_env} (gRPC UNAUTHENTICATED)") from None
+                log.warning("could not connect to the puppet service at %s: %s; retrying", self.endpoint,
+                            exc if str(exc) else type(exc).__name__)
+                await self._pause(attempt)
+                attempt += 1
+                continue
+            self._on_connected(conn, lost_at, waiting_since)
+            attempt, waiting_since = 0, None
+            await self._watch(conn)
+            self._conn = None
+            self._connected.clear()
+            await conn.close()
+            if conn.reason == "token rejected":
+                raise ConfigError(self._token_key(), f"the puppet service at {self.endpoint} stopped accepting "
+                                  f"the token in ${self.token_env}")
+            if not self._stopping.is_set() and self._fatal is None:
+                lost_at = time.monotonic()
+                log.warning("lost the puppet service at %s: %s; reconnecting (WeChat messages sent while no "
+                            "client is connected are not delivered later)", self.endpoint, conn.reason)
+
+    def _token_key(self) -> str:
+        return "wechaty.token_env"
+
+    def _on_connected(self, conn: Connection, lost_at: float | None, waiting_since: float | None) -> None:
+        conn.start_heartbeat(self.timing.ding_interval, self.timing.ding_timeout)
+        self._conn = conn
+        self._connected.set()
+        self.connects += 1
+        since = lost_at or waiting_since
+        gap = f" after {time.monotonic() - since:.1f} s without it" if since else ""
+        log.info("connected to the puppet service at %s%s", self.endpoint, gap)
+
+    async def _watch(self, conn: Connection) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        ended = asyncio.create_task(conn.ended.wait())
+        await asyncio.wait({stopping, ended}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        ended.cancel()
+
+    async def _probe(self) -> str | None:
+        """None when the endpoint takes a TCP connection, else why not (without blocking the loop)."""
+        host, _, port = self.endpoint.rpartition(":")
+        try:
+            async with asyncio.timeout(3):
+                _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            return None
+        except TimeoutError:
+            return "no answer within 3 s"
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+
+    async def _pause(self, attempt: int) -> None:
+        t = self.timing
+        delay = min(t.retry_max, t.retry_first * 2 ** attempt) * random.uniform(0.8, 1.0)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        except TimeoutError:
+            pass
+
+    async def _take(self, conn: Connection, msg) -> None:
+        """Called by the connection for each message event, concurrently: convert, then queue."""
+        try:
+            incoming = self.incoming(conn, msg)
+        except Exception:  # noqa: BLE001 - a malformed message must not take the channel down
+            log.exception("could not read WeChat message %s", getattr(msg, "message_id", "?"))
+            return
+        if incoming is not None:
+            if incoming.kind == "image":
+                incoming = await self._with_media_url(conn, msg, incoming)
+            self._queue.put_nowait(incoming)
+
+    def incoming(self, conn: Connection, msg) -> IncomingMessage | None:
+        """The message as intake sees it, or None for the bot's own and unmonitored rooms' messages."""
+        payload = msg.payload
+        if payload.from_id == conn.self_id or msg.is_self():
+            return None
+        room = msg.room()
+        topic = room.payload.topic if room is not None else None
+        if room is not None and topic not in self.topics:
+            log.debug("message %s in unmonitored room %r ignored", msg.message_id, topic)
+            return None
+        talker = msg.talker()
+        kind = KINDS.get(msg.type(), "other")
+        return IncomingMessage(
+            message_id=msg.message_id, group_id=room.room_id if room else None, group_name=topic,
+            sender_id=talker.contact_id, sender_name=talker.name or talker.contact_id,
+            text=msg.text() if kind == "text" else "", mentions=tuple(payload.mention_ids or ()),
+            time=_sent_at(payload.timestamp), in_group=room is not None, kind=kind)
+
+    async def _with_media_url(self, conn: Connection, msg, incoming: IncomingMessage) -> IncomingMessage:
+        """Images keep a link only when the puppet gives one (most give the bytes, which we do not keep)."""
+        try:
+            async with asyncio.timeout(3):
+                box = await conn.puppet.message_image(msg.message_id)
+            url = getattr(box, "remoteUrl", None)
+        except Exception as exc:  # noqa: BLE001 - the message is stored without the link
+            log.debug("no image link for %s: %r", msg.message_id, exc)
+            url = None
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            from dataclasses import replace
+            return replace(incoming, media_url=url)
+        return incoming
+
+    async def _consume(self, on_message: OnMessage) -> None:
+        while True:
+            msg = await self._queue.get()
+            try:
+                await on_message(msg)
+            except Exception as exc:  # noqa: BLE001 - intake let it through: the bot must stop
+                self._fatal = exc
+                self._stopping.set()
+                return
+            finally:
+                self._queue.task_done()
+
+
+def _sent_at(timestamp) -> datetime:
+    if not timestamp:
+        return datetime.now(timezone.utc)
+    seconds = timestamp / 1000 if timestamp > 2_145_888_000 else timestamp  # the wire mixes s and ms
+    return datetime.fromtimestamp(seconds, timezone.utc)
