@@ -20,10 +20,22 @@ $(STAMP): pyproject.toml
 model: $(STAMP)
 	@test -f models/CURRENT || $(PY) -m classifier train --out models
 
+# The local reference backend runs beside the bot for as long as the bot runs; both get the same
+# development key unless GRIDBOT_API_KEY is already set.
 run: model
+	@mkdir -p var
+	@export GRIDBOT_API_KEY="$${GRIDBOT_API_KEY:-local-dev-key}"; export GRIDBOT_API_KEYS="$$GRIDBOT_API_KEY"; \
+	$(PY) -m backend --host 127.0.0.1 --port 8311 --db var/backend.db > var/backend.log 2>&1 & backend=$$!; \
+	trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
+	echo "ledger (台账): http://127.0.0.1:8311/   backend log: var/backend.log"; \
 	$(PY) -m bot run --config $(CONFIG)
 
-test: model
+# The WeChat gateway that the tests start (Node.js 18+), exactly as package-lock.json pins it.
+.PHONY: gateway-deps
+gateway-deps:
+	cd tests/gateway && npm ci --ignore-scripts --no-audit --no-fund
+
+test: model gateway-deps
 	$(PY) -m pytest -q
 
 bench: model

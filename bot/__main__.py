@@ -100,7 +100,6 @@ async def run(settings) -> int:
         log.info("gridbot running: channel %s, %d groups, model %s", settings.channel, len(settings.groups),
                  bot.live_model.version)
         await serve(bot, channel)
-        await bot.outbox.drain(5)
     return 0
 
 
@@ -124,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call drowns the console
     try:
         settings = config_module.load(args.config)
         if args.command == "check-config":

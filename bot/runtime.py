@@ -90,6 +90,8 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
         done, _ = await asyncio.wait({listener, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if listener in done and listener.exception():
             raise listener.exception()
+        if listener in done:
+            await bot.outbox.drain(10)  # input ended (a piped console): finish what it started
     finally:
         stop.set()
         await channel.stop()
