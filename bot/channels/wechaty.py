@@ -22,7 +22,7 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from bot.channels import ChannelError, OnMessage
@@ -41,6 +41,7 @@ KINDS = {
     MessageType.MESSAGE_TYPE_URL: "link",
     MessageType.MESSAGE_TYPE_MINI_PROGRAM: "mini_program",
 }
+TOKEN_KEY = "wechaty.token_env"
 LINK_ERRORS = (GRPCError, StreamTerminatedError, WechatyPuppetError, OSError, TimeoutError, ConnectionError)
 
 
@@ -71,7 +72,7 @@ class WechatyChannel:
         self._conn: Connection | None = None
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._queue: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Connection, str]] = asyncio.Queue()
         self._done = asyncio.Event()
         self._running = False
         self._fatal: BaseException | None = None
@@ -83,11 +84,6 @@ class WechatyChannel:
         consumer = asyncio.create_task(self._consume(on_message), name="wechaty-intake")
         try:
             await self._supervise()
-            if self._fatal is None:
-                try:  # messages already taken from WeChat reach intake before we return
-                    await asyncio.wait_for(self._queue.join(), 10)
-                except TimeoutError:
-                    log.warning("%d WeChat messages were not handed to intake before stopping", self._queue.qsize())
             if self._fatal is not None:
                 raise self._fatal
         finally:
@@ -137,11 +133,13 @@ class WechatyChannel:
                 continue
             conn = Connection(self.endpoint, self.token, self._take, self._qr_seen)
             try:
-                await conn.open(self.timing.connect_timeout)
+                if not await self._until_stopped(conn.open(self.timing.connect_timeout)):
+                    await conn.close()
+                    break
             except Exception as exc:  # noqa: BLE001 - every failure to connect is retried, but one
                 await conn.close()
                 if is_unauthenticated(exc):
-                    raise ConfigError(self._token_key(), f"the puppet service at {self.endpoint} rejected the "
+                    raise ConfigError(TOKEN_KEY, f"the puppet service at {self.endpoint} rejected the "
                                       f"token in ${self.token_env} (gRPC UNAUTHENTICATED)") from None
                 log.warning("could not connect to the puppet service at %s: %s; retrying", self.endpoint,
                             exc if str(exc) else type(exc).__name__)
@@ -150,20 +148,19 @@ class WechatyChannel:
                 continue
             self._on_connected(conn, lost_at, waiting_since)
             attempt, waiting_since = 0, None
-            await self._watch(conn)
+            await self._until_stopped(conn.ended.wait())
+            if self._stopping.is_set() and self._fatal is None:
+                await self._drain()  # messages already taken from WeChat reach intake first
             self._conn = None
             self._connected.clear()
             await conn.close()
             if conn.reason == "token rejected":
-                raise ConfigError(self._token_key(), f"the puppet service at {self.endpoint} stopped accepting "
+                raise ConfigError(TOKEN_KEY, f"the puppet service at {self.endpoint} stopped accepting "
                                   f"the token in ${self.token_env}")
             if not self._stopping.is_set() and self._fatal is None:
                 lost_at = time.monotonic()
                 log.warning("lost the puppet service at %s: %s; reconnecting (WeChat messages sent while no "
                             "client is connected are not delivered later)", self.endpoint, conn.reason)
-
-    def _token_key(self) -> str:
-        return "wechaty.token_env"
 
     def _on_connected(self, conn: Connection, lost_at: float | None, waiting_since: float | None) -> None:
         conn.start_heartbeat(self.timing.ding_interval, self.timing.ding_timeout)
@@ -174,12 +171,27 @@ class WechatyChannel:
         gap = f" after {time.monotonic() - since:.1f} s without it" if since else ""
         log.info("connected to the puppet service at %s%s", self.endpoint, gap)
 
-    async def _watch(self, conn: Connection) -> None:
+    async def _until_stopped(self, work) -> bool:
+        """Run `work` unless the channel stops first (then cancel it and return False)."""
+        task = asyncio.ensure_future(work)
         stopping = asyncio.create_task(self._stopping.wait())
-        ended = asyncio.create_task(conn.ended.wait())
-        await asyncio.wait({stopping, ended}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        ended.cancel()
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            return False
+        task.result()  # raises what the work raised
+        return True
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.wait_for(self._queue.join(), 10)
+        except TimeoutError:
+            log.warning("%d WeChat messages were not handed to intake before stopping", self._queue.qsize())
 
     async def _probe(self) -> str | None:
         """None when the endpoint takes a TCP connection, else why not (without blocking the loop)."""
@@ -202,17 +214,8 @@ class WechatyChannel:
         except TimeoutError:
             pass
 
-    async def _take(self, conn: Connection, msg) -> None:
-        """Called by the connection for each message event, concurrently: convert, then queue."""
-        try:
-            incoming = self.incoming(conn, msg)
-        except Exception:  # noqa: BLE001 - a malformed message must not take the channel down
-            log.exception("could not read WeChat message %s", getattr(msg, "message_id", "?"))
-            return
-        if incoming is not None:
-            if incoming.kind == "image":
-                incoming = await self._with_media_url(conn, msg, incoming)
-            self._queue.put_nowait(incoming)
+    def _take(self, conn: Connection, message_id: str) -> None:
+        self._queue.put_nowait((conn, message_id))
 
     def incoming(self, conn: Connection, msg) -> IncomingMessage | None:
         """The message as intake sees it, or None for the bot's own and unmonitored rooms' messages."""
@@ -242,21 +245,46 @@ class WechatyChannel:
             log.debug("no image link for %s: %r", msg.message_id, exc)
             url = None
         if isinstance(url, str) and url.startswith(("http://", "https://")):
-            from dataclasses import replace
             return replace(incoming, media_url=url)
         return incoming
 
     async def _consume(self, on_message: OnMessage) -> None:
         while True:
-            msg = await self._queue.get()
+            conn, message_id = await self._queue.get()
             try:
-                await on_message(msg)
+                incoming = await self._read(conn, message_id)
+                if incoming is not None:
+                    await on_message(incoming)
             except Exception as exc:  # noqa: BLE001 - intake let it through: the bot must stop
                 self._fatal = exc
                 self._stopping.set()
                 return
             finally:
                 self._queue.task_done()
+
+    async def _load(self, conn: Connection, message_id: str):
+        """Load through the connection that saw the event; if that one died meanwhile, the next one."""
+        try:
+            async with asyncio.timeout(self.timing.send_timeout):
+                return await conn.load(message_id)
+        except LINK_ERRORS:
+            if not conn.ended.is_set():
+                raise
+        async with asyncio.timeout(self.timing.connect_timeout * 2):
+            await self._connected.wait()
+            return await self._conn.load(message_id)
+
+    async def _read(self, conn: Connection, message_id: str) -> IncomingMessage | None:
+        try:
+            msg = await self._load(conn, message_id)
+            incoming = self.incoming(conn, msg)
+            if incoming is not None and incoming.kind == "image":
+                incoming = await self._with_media_url(conn, msg, incoming)
+            return incoming
+        except Exception as exc:  # noqa: BLE001 - one unreadable message must not stop the others
+            log.warning("could not read WeChat message %s from the puppet service (%r); it is lost",
+                        message_id, exc)
+            return None
 
 
 def _sent_at(timestamp) -> datetime:

@@ -100,3 +100,6 @@ def _route_sdk_loggers() -> None:
 
 
 _route_sdk_loggers()
+# PuppetService warns on every connect that options win over environment variables (naming the
+# token); its errors still show.
+logging.getLogger("PuppetService").setLevel(logging.ERROR)

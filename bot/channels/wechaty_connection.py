@@ -192,12 +192,14 @@ class Connection:
         elif payload:
             log.warning("the puppet service reported an error: %s", getattr(payload, "data", payload))
 
-    async def _on_message(self, payload) -> None:
+    def _on_message(self, payload) -> None:
+        # Synchronous on purpose: the channel queues message ids in the order the stream delivers
+        # them (the SDK would run one concurrent task per message) and loads them one by one.
         self._dong.set()  # any event is proof that the stream is alive
-        try:
-            msg = self.sdk.Message.load(payload.message_id)
-            await msg.ready()
-        except Exception as exc:  # noqa: BLE001 - one unreadable message must not end the connection
-            log.warning("could not load message %s from the puppet service: %r", payload.message_id, exc)
-            return
-        await self.on_message(self, msg)
+        self.on_message(self, payload.message_id)
+
+    async def load(self, message_id: str):
+        """The SDK's Message with its talker and room payloads loaded."""
+        msg = self.sdk.Message.load(message_id)
+        await msg.ready()
+        return msg
