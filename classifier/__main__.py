@@ -141,6 +141,27 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    from collections import Counter
+
+    from classifier.text import normalize
+
+    names = load_taxonomy()
+    splits = {"train": read_examples(args.data), "eval": read_examples(args.eval)}
+    counts = {k: Counter(e.label for e in v) for k, v in splits.items()}
+    print("| label | name | train | eval |\n|---|---|---:|---:|")
+    for label in ["none", *names]:
+        print(f"| {label} | {names.get(label, '')} | {counts['train'][label]} | {counts['eval'][label]} |")
+    for k, v in splits.items():
+        lengths = sorted(len(e.text) for e in v)
+        print(f"| **{k}: {len(v)} lines** | none {counts[k]['none'] / len(v):.1%}, median length "
+              f"{lengths[len(lengths) // 2]} chars, max {lengths[-1]} | | |")
+    held_out = {normalize(e.text) for e in splits["eval"]}
+    overlap = sum(normalize(e.text) in held_out for e in splits["train"])
+    print(f"\ntraining lines equal to an evaluation line after normalization: {overlap}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m classifier", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -179,6 +200,11 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("version")
         s.add_argument("--models", type=Path, default=MODELS, help="models directory")
         s.set_defaults(run=func)
+
+    st = sub.add_parser("stats", help="lines per label in both splits, and their overlap (should be 0)")
+    st.add_argument("--data", type=Path, default=TRAIN)
+    st.add_argument("--eval", type=Path, default=EVAL)
+    st.set_defaults(run=cmd_stats)
 
     c = sub.add_parser("compare", help="train every candidate and print the comparison table")
     c.add_argument("candidates", nargs="*", help="candidate names (default: all)")

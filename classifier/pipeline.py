@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
+from classifier.calibration import SoftmaxCalibratedSVC
 from classifier.text import char_text, normalize, tokenize
 
 SEED = 20261125
@@ -129,12 +130,19 @@ def word_char_sgd_calibrated() -> Pipeline:
     return Pipeline([("features", word_and_char()), ("model", model)])
 
 
+def word_char_svc_softmax() -> Pipeline:
+    """Word + character n-grams, linear SVM whose margins go through a temperature-fitted softmax."""
+    model = SoftmaxCalibratedSVC(C=0.5, cv=5, random_state=SEED)
+    return Pipeline([("features", word_and_char()), ("model", model)])
+
+
 CANDIDATES: dict[str, Callable[[], Pipeline]] = {
     "word-lr": word_lr,
     "word+char-lr": word_char_lr,
     "word+char-lr-cal": word_char_lr_calibrated,
     "word+char-svc-cal": word_char_svc_calibrated,
     "word+char-sgd-cal": word_char_sgd_calibrated,
+    "word+char-svc-softmax": word_char_svc_softmax,
 }
 DEFAULT = "word+char-svc-cal"
 

@@ -27,6 +27,7 @@ TRUSTED_TYPES = frozenset({
     "classifier.text.tokenize",
     "classifier.pipeline.normalize_chars",
     "classifier.pipeline.CompactTfidfVectorizer",
+    "classifier.calibration.SoftmaxCalibratedSVC",
     "builtins.dict",
     "builtins.list",
     "builtins.tuple",

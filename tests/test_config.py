@@ -1,0 +1,66 @@
+"""config.yaml: the shipped file loads; every bad value names its key path."""
+
+from pathlib import Path
+
+import pytest
+
+from bot import config
+from bot.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base() -> dict:
+    return {"channel": "console",
+            "groups": [{"name": "景湖名都业主群", "community": "彭家场社区", "grid_managers": ["wxid_li"]}],
+            "admins": ["wxid_admin"],
+            "tracker": {"base_url": "http://127.0.0.1:8311", "api_key_env": "GRIDBOT_API_KEY"},
+            "store": {"path": "var/gridbot.db"},
+            "classifier": {"model_dir": "models", "ignore_below": 0.45, "auto_ticket": 0.8}}
+
+
+def test_the_shipped_config_loads():
+    settings = config.load(ROOT / "config.yaml")
+    assert settings.channel == "console" and settings.group("景湖名都业主群").grid_managers == ("wxid_li",)
+    assert settings.wechaty.endpoint == "127.0.0.1:8788"
+    assert settings.classifier.model_dir == ROOT / "models"
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d.update(channel="telegram"), "channel"),
+    (lambda d: d["groups"].append(dict(d["groups"][0])), "groups[1].name"),
+    (lambda d: d["groups"][0].update(grid_managers="wxid_li"), "groups[0].grid_managers"),
+    (lambda d: d["tracker"].update(base_url="127.0.0.1:8311"), "tracker.base_url"),
+    (lambda d: d["tracker"].update(api_key_env="has space"), "tracker.api_key_env"),
+    (lambda d: d["classifier"].update(ignore_below=0.9), "classifier.ignore_below"),
+    (lambda d: d["classifier"].update(auto_ticket="high"), "classifier.auto_ticket"),
+    (lambda d: d["classifier"].update(auto_ticket=1.5), "classifier.auto_ticket"),
+    (lambda d: d.pop("store"), "store"),
+    (lambda d: d.update(channel="wechaty"), "wechaty"),
+    (lambda d: d.update(channel="wechaty", wechaty={"token_env": "T"}), "wechaty.endpoint"),
+    (lambda d: d.update(wechaty={"endpoint": "no-port"}), "wechaty.endpoint"),
+    (lambda d: d.update(limits={"reports_per_hour": 0}), "limits.reports_per_hour"),
+])
+def test_a_bad_value_is_reported_with_its_key_path(change, key):
+    data = base()
+    change(data)
+    with pytest.raises(ConfigError) as err:
+        config.parse(data, "config.yaml")
+    assert err.value.key == key
+    assert str(err.value).startswith(f"config.yaml: {key}: ")
+
+
+def test_a_missing_secret_names_the_variable(monkeypatch):
+    monkeypatch.delenv("GRIDBOT_API_KEY", raising=False)
+    settings = config.parse(base())
+    with pytest.raises(ConfigError, match="GRIDBOT_API_KEY is not set"):
+        settings.tracker.api_key()
+
+
+def test_a_file_that_is_not_a_mapping_is_an_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        config.load(path)
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "missing.yaml")
