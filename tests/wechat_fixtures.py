@@ -235,9 +235,30 @@ class BotProcess:
 
 
 def backend_ticket(backend, number: str) -> dict:
-    answer = httpx.get(f"{backend.base_url}/requests/{number}.json", timeout=5)
+    return _backend_get(backend, f"/requests/{number}.json")[0]
+
+
+def backend_tickets(backend) -> list[dict]:
+    """Every ticket the backend made in the last days (all of a test's)."""
+    return _backend_get(backend, "/requests.json")
+
+
+def _backend_get(backend, path: str):
+    from tests.bot_harness import API_KEY
+
+    answer = httpx.get(backend.base_url + path, params={"api_key": API_KEY}, timeout=5)
     answer.raise_for_status()
-    return answer.json()[0]
+    return answer.json()
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="session")

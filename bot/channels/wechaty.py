@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -203,8 +205,10 @@ class WechatyChannel:
             return None
         except TimeoutError:
             return "no answer within 3 s"
+        except socket.gaierror as exc:
+            return f"cannot resolve {host}: {exc.strerror}"
         except OSError as exc:
-            return exc.strerror or type(exc).__name__
+            return os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
 
     async def _pause(self, attempt: int) -> None:
         t = self.timing

@@ -36,6 +36,9 @@ from wechaty_puppet.schemas.puppet import PuppetOptions  # noqa: E402
 
 PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment]  # see the module docstring
 
+# The SDK builds emitters from pyee's root on every connect; pyee 11 warns each time.
+warnings.filterwarnings("ignore", message="pyee.AsyncIOEventEmitter has been moved", category=DeprecationWarning)
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # telnetlib, imported by the SDK
     import wechaty_puppet_service.puppet as _service_puppet  # noqa: E402
