@@ -18,7 +18,9 @@ API_KEYS_ENV = "GRIDBOT_API_KEYS"
 
 _KNOWN_KEYS = {
     "taxonomy", "timezone", "ticket_prefix", "jurisdiction_id", "service_groups",
-    "agencies", "default_deadline_days", "deadline_days",
+    "agencies", "default_deadline_days", "deadline_days", "require_key_for_reads",
+    "session_idle_minutes", "session_max_hours", "login_window_minutes", "login_max_failures",
+    "login_max_failures_per_address",
 }
 
 
@@ -39,11 +41,24 @@ class Service:
 
 
 @dataclass(frozen=True)
+class StaffSettings:
+    """Sessions and logins of the ledger's staff; every value has a default so older files still load."""
+
+    session_idle_minutes: float = 30
+    session_max_hours: float = 12
+    login_window_minutes: float = 15
+    login_max_failures: int = 5             # per account name within the window
+    login_max_failures_per_address: int = 50  # per client address (a street office shares one)
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     services: dict[str, Service]
     timezone: ZoneInfo
     ticket_prefix: str
     jurisdiction_id: str | None
+    require_key_for_reads: bool = False
+    staff: StaffSettings = StaffSettings()
 
 
 def load_config(path: Path | str | None = None) -> BackendConfig:
@@ -69,6 +84,8 @@ def load_config(path: Path | str | None = None) -> BackendConfig:
         timezone=_timezone(_text(raw, "timezone", where), where),
         ticket_prefix=_ticket_prefix(_text(raw, "ticket_prefix", where), where),
         jurisdiction_id=_optional_text(raw, "jurisdiction_id", where),
+        require_key_for_reads=_flag(raw, "require_key_for_reads", where),
+        staff=_staff_settings(raw, where),
     )
 
 
@@ -155,6 +172,28 @@ def _positive_days(value: object, where: str) -> int:
     # bool is an int in Python; `yes` in YAML must not become one day.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
         raise ConfigError(f"{where}: expected a whole number of days from 1 to 3650, got {value!r}")
+    return value
+
+
+def _staff_settings(raw: dict, where: str) -> StaffSettings:
+    defaults = StaffSettings()
+    values = {}
+    for key, kind in (("session_idle_minutes", float), ("session_max_hours", float),
+                      ("login_window_minutes", float), ("login_max_failures", int),
+                      ("login_max_failures_per_address", int)):
+        value = raw.get(key, getattr(defaults, key))
+        allowed = (int,) if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, allowed) or not 0 < value <= 100_000:
+            raise ConfigError(f"{where}: {key}: expected a positive {'whole ' if kind is int else ''}"
+                              f"number, got {value!r}")
+        values[key] = value
+    return StaffSettings(**values)
+
+
+def _flag(raw: dict, key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {key}: expected true or false, got {value!r}")
     return value
 
 

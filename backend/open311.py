@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backend import clock
+from backend import clock, privacy
 from backend.config import BackendConfig, Service
-from backend.storage import Filters, IdempotencyConflict
+from backend.records import Filters, IdempotencyConflict
 from backend.validation import (
     STATUSES, ApiError, check_jurisdiction, client_label, csv_list, idempotency_key,
     new_request, read_fields, status_change,
@@ -44,7 +44,7 @@ def service_json(service: Service) -> dict:
 
 
 def request_json(row: dict, config: BackendConfig) -> dict:
-    """One stored request as an Open311 service request object."""
+    """One stored request as an Open311 service request object; numbers in the description masked."""
     tz = config.timezone
     service = config.services.get(row["service_code"])
     return {
@@ -53,7 +53,7 @@ def request_json(row: dict, config: BackendConfig) -> dict:
         "status_notes": row["status_notes"],
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],
-        "description": row["description"],
+        "description": privacy.mask(row["description"]),
         "agency_responsible": row["agency_responsible"],
         "service_notice": None,
         "requested_datetime": clock.iso(row["requested_us"], tz),
@@ -107,9 +107,17 @@ async def create_request(request: Request) -> JSONResponse:
     )
 
 
+def _check_read(request: Request) -> None:
+    """Reads are open as Open311 intends, unless the backend's config asks for an api_key."""
+    state = request.app.state
+    if state.config.require_key_for_reads:
+        client_label(request.query_params, state.api_keys)
+
+
 async def list_requests(request: Request) -> JSONResponse:
     state = request.app.state
     query = request.query_params
+    _check_read(request)
     check_jurisdiction(query, state.config)
     ids = csv_list(query.get("service_request_id"))
     if ids is not None:
@@ -145,6 +153,7 @@ def _datetime_param(query, name: str, config: BackendConfig) -> int | None:
 
 async def get_request(request: Request) -> JSONResponse:
     state = request.app.state
+    _check_read(request)
     check_jurisdiction(request.query_params, state.config)
     ticket = request.path_params["ticket"]
     rows = await state.db.get_many([ticket])
@@ -154,7 +163,8 @@ async def get_request(request: Request) -> JSONResponse:
 
 
 async def change_status(request: Request) -> JSONResponse:
-    """Staff extension: set status, notes and agency; every change is kept in the history."""
+    """Staff extension for machine clients (api_key): set status, notes and agency, or record a
+    resident's rating; every change is kept in the history."""
     state = request.app.state
     fields = await read_fields(request)
     changed_by = client_label(fields, state.api_keys)

@@ -1,6 +1,8 @@
-"""Ledger summaries: counts per category, group and week. Query functions for Database.read().
+"""Ledger summaries for the weekly meeting: counts per category, group and week, overdue tickets,
+tickets closed this week and residents' satisfaction. Query functions for Database.read().
 
-They take the same Filters as the ticket list, so a summary always describes the rows shown.
+They take the same Filters as the ticket list (scope included), so a summary always describes the
+rows a staff member may see and has chosen.
 """
 
 from __future__ import annotations
@@ -10,33 +12,46 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from backend import clock
-from backend.storage import FILTER_WHERE, Filters
+from backend.records import FILTER_WHERE, RATINGS, Filters
 
 WEEKS_SHOWN = 12
 
-COUNT_BY_CODE = (
-    "SELECT service_code AS key, status, count(*) AS n FROM requests" + FILTER_WHERE
-    + " GROUP BY service_code, status"
+_TALLY = (
+    "count(*) FILTER (WHERE status = 'open') AS open, count(*) FILTER (WHERE status = 'closed') AS closed,"
+    " count(*) FILTER (WHERE status = 'open' AND expected_us < :now_us) AS overdue"
 )
-COUNT_BY_GROUP = (
-    "SELECT group_name AS key, status, count(*) AS n FROM requests" + FILTER_WHERE
-    + " GROUP BY group_name, status"
+COUNT_BY_CODE = "SELECT service_code AS key, " + _TALLY + " FROM requests" + FILTER_WHERE + " GROUP BY service_code"
+COUNT_BY_GROUP = "SELECT group_name AS key, " + _TALLY + " FROM requests" + FILTER_WHERE + " GROUP BY group_name"
+OVERVIEW = (
+    "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
+    " count(*) FILTER (WHERE status = 'open' AND expected_us < :now_us) AS overdue,"
+    " count(*) FILTER (WHERE requested_us >= :week_us) AS new_this_week,"
+    " count(*) FILTER (WHERE status = 'closed' AND closed_us >= :week_us) AS closed_this_week"
+    " FROM requests" + FILTER_WHERE
 )
-# Days since the epoch in local time; weeks are summed in Python from at most 7 * WEEKS_SHOWN rows.
-COUNT_BY_DAY = (
-    "SELECT (requested_us + :offset_us) / :us_per_day AS day, count(*) AS n FROM requests"
-    + FILTER_WHERE + " AND requested_us >= :since_us GROUP BY day"
+# Days since the epoch in local time, per category; weeks are summed in Python from at most
+# 7 * WEEKS_SHOWN rows per category.
+COUNT_BY_CODE_AND_DAY = (
+    "SELECT service_code AS code, (requested_us + :offset_us) / :us_per_day AS day, count(*) AS n"
+    " FROM requests" + FILTER_WHERE + " AND requested_us >= :since_us GROUP BY service_code, day"
+)
+# Every rating a resident gave (several residents may rate one ticket), by the ticket's category.
+COUNT_RATINGS = (
+    "SELECT r.service_code AS key, h.rating AS rating, count(*) AS n FROM status_history h"
+    " JOIN (SELECT id, service_code FROM requests" + FILTER_WHERE + ") r ON r.id = h.request_id"
+    " WHERE h.rating IS NOT NULL GROUP BY r.service_code, h.rating"
 )
 GROUP_NAMES = "SELECT DISTINCT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY group_name"
 
 
 @dataclass
 class Tally:
-    """Open and closed counts under one key (a category code or a group name)."""
+    """Open, closed and overdue counts under one key (a category code or a group name)."""
 
     key: str
     open: int = 0
     closed: int = 0
+    overdue: int = 0
 
     @property
     def total(self) -> int:
@@ -44,57 +59,115 @@ class Tally:
 
 
 @dataclass
+class Satisfaction:
+    key: str
+    satisfied: int = 0
+    unsatisfied: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.satisfied + self.unsatisfied
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.satisfied / self.total) if self.total else None
+
+
+@dataclass
+class Overview:
+    open: int = 0
+    overdue: int = 0
+    new_this_week: int = 0
+    closed_this_week: int = 0
+
+
+@dataclass
 class Summary:
+    overview: Overview = field(default_factory=Overview)
     by_code: list[Tally] = field(default_factory=list)
     by_group: list[Tally] = field(default_factory=list)
     by_week: list[tuple[str, int]] = field(default_factory=list)  # (Monday as MM-DD, count)
+    by_code_week: dict[str, list[int]] = field(default_factory=dict)  # code -> count per week
+    satisfaction: list[Satisfaction] = field(default_factory=list)
+    satisfaction_total: Satisfaction = field(default_factory=lambda: Satisfaction(""))
     group_names: list[str] = field(default_factory=list)
+
+
+def week_start_us(now_us: int, offset_us: int) -> int:
+    """Monday 00:00 of this week, local time, as UTC microseconds."""
+    return _monday(now_us, offset_us) * clock.US_PER_DAY - offset_us
 
 
 def summarize(conn: sqlite3.Connection, filters: Filters, now_us: int, offset_us: int) -> Summary:
     """Everything the ledger's header and charts show, read in one snapshot."""
-    params = filters.params()
+    params = {**filters.params(), "now_us": now_us, "week_us": week_start_us(now_us, offset_us)}
     conn.execute("BEGIN")
     try:
+        by_week, by_code_week = _weeks(conn, params, now_us, offset_us)
+        satisfaction = _satisfaction(conn.execute(COUNT_RATINGS, params))
         summary = Summary(
+            overview=Overview(**dict(conn.execute(OVERVIEW, params).fetchone())),
             by_code=_tallies(conn.execute(COUNT_BY_CODE, params)),
             by_group=_tallies(conn.execute(COUNT_BY_GROUP, params)),
-            by_week=_weeks(conn, params, now_us, offset_us),
-            group_names=[row[0] for row in conn.execute(GROUP_NAMES)],
+            by_week=by_week,
+            by_code_week=by_code_week,
+            satisfaction=satisfaction,
+            satisfaction_total=Satisfaction("", sum(s.satisfied for s in satisfaction),
+                                            sum(s.unsatisfied for s in satisfaction)),
+            group_names=_group_names(conn, filters.scope),
         )
     finally:
         conn.execute("COMMIT")
     return summary
 
 
+def _group_names(conn: sqlite3.Connection, scope: list[str] | None) -> list[str]:
+    """The groups to choose from: one's own (even before their first ticket), or all that have tickets."""
+    if scope is not None:
+        return sorted(scope)
+    return [row[0] for row in conn.execute(GROUP_NAMES)]
+
+
 def _tallies(rows) -> list[Tally]:
-    tallies: dict[str, Tally] = {}
+    tallies = [Tally(row["key"] or "", row["open"], row["closed"], row["overdue"]) for row in rows]
+    return sorted(tallies, key=lambda t: (-t.overdue, -t.total, t.key))
+
+
+def _satisfaction(rows) -> list[Satisfaction]:
+    found: dict[str, Satisfaction] = {}
     for row in rows:
-        tally = tallies.setdefault(row["key"] or "", Tally(row["key"] or ""))
-        setattr(tally, row["status"], row["n"])
-    return sorted(tallies.values(), key=lambda t: (-t.total, t.key))
+        entry = found.setdefault(row["key"], Satisfaction(row["key"]))
+        if row["rating"] == RATINGS[0]:
+            entry.satisfied += row["n"]
+        else:
+            entry.unsatisfied += row["n"]
+    return sorted(found.values(), key=lambda s: (s.percent, -s.total, s.key))
 
 
-def _weeks(conn: sqlite3.Connection, params: dict, now_us: int, offset_us: int) -> list[tuple[str, int]]:
+def _monday(now_us: int, offset_us: int) -> int:
     today = (now_us + offset_us) // clock.US_PER_DAY
     # Day 0 of the epoch was a Thursday: (day + 3) % 7 is 0 on Mondays.
-    this_monday = today - (today + 3) % 7
-    first_monday = this_monday - 7 * (WEEKS_SHOWN - 1)
+    return today - (today + 3) % 7
+
+
+def _weeks(conn: sqlite3.Connection, params: dict, now_us: int,
+           offset_us: int) -> tuple[list[tuple[str, int]], dict[str, list[int]]]:
+    first_monday = _monday(now_us, offset_us) - 7 * (WEEKS_SHOWN - 1)
     since_us = first_monday * clock.US_PER_DAY - offset_us
-    counts = [0] * WEEKS_SHOWN
+    totals = [0] * WEEKS_SHOWN
+    by_code: dict[str, list[int]] = {}
     rows = conn.execute(
-        COUNT_BY_DAY,
+        COUNT_BY_CODE_AND_DAY,
         {**params, "offset_us": offset_us, "us_per_day": clock.US_PER_DAY, "since_us": since_us},
     )
     for row in rows:
         week = (row["day"] - first_monday) // 7
         if 0 <= week < WEEKS_SHOWN:
-            counts[week] += row["n"]
-    labels = [
-        _month_day((first_monday + 7 * week) * clock.US_PER_DAY)
-        for week in range(WEEKS_SHOWN)
-    ]
-    return list(zip(labels, counts))
+            totals[week] += row["n"]
+            by_code.setdefault(row["code"], [0] * WEEKS_SHOWN)[week] += row["n"]
+    labels = [_month_day((first_monday + 7 * week) * clock.US_PER_DAY) for week in range(WEEKS_SHOWN)]
+    ordered = dict(sorted(by_code.items(), key=lambda item: -sum(item[1])))
+    return list(zip(labels, totals)), ordered
 
 
 def _month_day(us_utc_midnight: int) -> str:

@@ -54,6 +54,63 @@ MIGRATIONS: list[str] = [
         last INTEGER NOT NULL
     );
     """,
+    # 2: staff accounts, their groups and sessions; an audit trail (from -> to) on status history;
+    #    when and by whom each ticket was closed; residents' ratings.
+    """
+    CREATE TABLE staff (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name  TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'grid_manager')),
+        password_hash TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        created_us    INTEGER NOT NULL,
+        updated_us    INTEGER NOT NULL
+    );
+    CREATE TABLE staff_groups (
+        staff_id   INTEGER NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+        group_name TEXT NOT NULL,
+        PRIMARY KEY (staff_id, group_name)
+    );
+    -- The cookie holds a signed random id; only its hash is stored, so the file gives no live session.
+    CREATE TABLE sessions (
+        id_hash    TEXT PRIMARY KEY,
+        staff_id   INTEGER NOT NULL REFERENCES staff (id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        seen_us    INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_staff ON sessions (staff_id);
+
+    ALTER TABLE status_history ADD COLUMN from_status TEXT;
+    ALTER TABLE status_history ADD COLUMN from_agency TEXT;
+    ALTER TABLE status_history ADD COLUMN rating TEXT;
+    ALTER TABLE status_history ADD COLUMN staff_id INTEGER REFERENCES staff (id);
+    ALTER TABLE requests ADD COLUMN closed_us INTEGER;
+    ALTER TABLE requests ADD COLUMN closed_by TEXT;
+    ALTER TABLE requests ADD COLUMN rating TEXT;
+
+    UPDATE status_history SET (from_status, from_agency) = (
+        SELECT prev.status, prev.agency_responsible FROM status_history prev
+         WHERE prev.request_id = status_history.request_id
+           AND (prev.at_us < status_history.at_us
+                OR (prev.at_us = status_history.at_us AND prev.id < status_history.id))
+         ORDER BY prev.at_us DESC, prev.id DESC LIMIT 1
+    );
+    UPDATE status_history SET rating = substr(status_notes, 6)
+     WHERE status_notes IN ('居民评价：满意', '居民评价：不满意');
+    UPDATE requests SET (closed_us, closed_by) = (
+        SELECT h.at_us, h.changed_by FROM status_history h
+         WHERE h.request_id = requests.id AND h.status = 'closed' AND h.from_status = 'open'
+         ORDER BY h.at_us DESC, h.id DESC LIMIT 1
+    ) WHERE status = 'closed';
+    UPDATE requests SET rating = (
+        SELECT h.rating FROM status_history h WHERE h.request_id = requests.id AND h.rating IS NOT NULL
+         ORDER BY h.at_us DESC, h.id DESC LIMIT 1
+    );
+    CREATE INDEX requests_closed ON requests (closed_us);
+    CREATE INDEX status_history_ratings ON status_history (rating) WHERE rating IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

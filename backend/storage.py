@@ -9,109 +9,31 @@ write is in progress. The event loop only hands work over and awaits the result.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 from backend import clock
+from backend.records import (  # noqa: F401  (re-exported: the names callers know storage by)
+    FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
+)
 from backend.schema import migrate
 
-REQUEST_COLUMNS = (
-    "ticket, service_code, description, address_string, lat, long, media_url, group_name, reporter, "
-    "message_id, status, status_notes, agency_responsible, requested_us, updated_us, expected_us"
-)
-
-# Every optional filter is a parameter that is NULL when unused: the SQL text never changes.
-FILTER_WHERE = """
- WHERE (:codes IS NULL OR service_code IN (SELECT value FROM json_each(:codes)))
-   AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-   AND (:groups IS NULL OR group_name IN (SELECT value FROM json_each(:groups)))
-   AND (:start_us IS NULL OR requested_us >= :start_us)
-   AND (:end_us IS NULL OR requested_us <= :end_us)
-   AND (:overdue_at IS NULL OR (status = 'open' AND expected_us < :overdue_at))
-"""
-# Whole statements, composed once from the constants above; no value ever enters SQL text.
 SELECT_TICKETS = (
     "SELECT " + REQUEST_COLUMNS + " FROM requests"
-    " WHERE ticket IN (SELECT value FROM json_each(?)) ORDER BY requested_us"
+    " WHERE ticket IN (SELECT value FROM json_each(?1))"
+    " AND (?2 IS NULL OR group_name IN (SELECT value FROM json_each(?2))) ORDER BY requested_us"
 )
-SELECT_FILTERED = (
-    "SELECT " + REQUEST_COLUMNS + " FROM requests" + FILTER_WHERE
-    + " ORDER BY requested_us DESC LIMIT :limit OFFSET :offset"
-)
+# One whole statement per order; the order's name picks it, no value ever enters SQL text.
+SELECT_FILTERED = {
+    name: "SELECT " + REQUEST_COLUMNS + " FROM requests" + FILTER_WHERE + order + " LIMIT :limit OFFSET :offset"
+    for name, order in ORDERS.items()
+}
 COUNT_FILTERED = "SELECT count(*) FROM requests" + FILTER_WHERE
-
-
-class IdempotencyConflict(Exception):
-    """An Idempotency-Key came back with a different request than the one it first made."""
-
-    def __init__(self, ticket: str):
-        super().__init__(ticket)
-        self.ticket = ticket
-
-
-@dataclass(frozen=True)
-class NewRequest:
-    service_code: str
-    description: str
-    agency: str
-    deadline_days: int
-    changed_by: str
-    address_string: str | None = None
-    lat: float | None = None
-    long: float | None = None
-    media_url: str | None = None
-    group_name: str | None = None
-    reporter: str | None = None
-    message_id: str | None = None
-    idempotency_key: str | None = None
-
-    def fingerprint(self) -> str:
-        """What a replay must repeat: what the client sent, not who sent it or what config added."""
-        derived = {"changed_by", "idempotency_key", "agency", "deadline_days"}
-        content = {k: v for k, v in asdict(self).items() if k not in derived}
-        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    status: str
-    status_notes: str | None
-    agency: str | None
-    changed_by: str
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Filters:
-    codes: list[str] | None = None
-    statuses: list[str] | None = None
-    groups: list[str] | None = None
-    start_us: int | None = None
-    end_us: int | None = None
-    overdue_at: int | None = None
-
-    def params(self) -> dict[str, Any]:
-        def as_json(values: list[str] | None) -> str | None:
-            return None if values is None else json.dumps(values)
-
-        return {
-            "codes": as_json(self.codes), "statuses": as_json(self.statuses),
-            "groups": as_json(self.groups), "start_us": self.start_us,
-            "end_us": self.end_us, "overdue_at": self.overdue_at,
-        }
-
-
-@dataclass(frozen=True)
-class Created:
-    ticket: str
-    replayed: bool
 
 
 class _Worker:
@@ -127,7 +49,7 @@ class _Worker:
 
     def _call(self, fn: Callable[..., Any], args: tuple) -> Any:
         if self._conn is None:
-            self._conn = _connect(self._path)
+            self._conn = connect(self._path)
         return fn(self._conn, *args)
 
     async def close(self) -> None:
@@ -139,7 +61,8 @@ class _Worker:
         self._pool.shutdown(wait=True)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection set up as every part of the backend uses one (WAL, foreign keys, busy timeout)."""
     # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE itself.
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -187,14 +110,17 @@ class Database:
     async def create(self, new: NewRequest) -> Created:
         return await self._writer.run(self._create, new)
 
-    async def change_status(self, ticket: str, change: StatusChange) -> dict | None:
-        return await self._writer.run(self._change_status, ticket, change)
+    async def change_status(self, ticket: str, change: StatusChange,
+                            scope: list[str] | None = None) -> dict | None:
+        """The ticket after the change; None when it does not exist or lies outside `scope` (groups)."""
+        return await self._writer.run(self._change_status, ticket, change, scope)
 
-    async def get_many(self, tickets: list[str]) -> list[dict]:
-        return await self._reader.run(_select_tickets, tickets)
+    async def get_many(self, tickets: list[str], scope: list[str] | None = None) -> list[dict]:
+        return await self._reader.run(_select_tickets, tickets, scope)
 
-    async def find(self, filters: Filters, limit: int, offset: int = 0) -> list[dict]:
-        return await self._reader.run(_select_filtered, filters, limit, offset)
+    async def find(self, filters: Filters, limit: int, offset: int = 0, order: str = "newest",
+                   now_us: int | None = None) -> list[dict]:
+        return await self._reader.run(_select_filtered, filters, limit, offset, order, now_us)
 
     async def count(self, filters: Filters) -> int:
         return await self._reader.run(_count_filtered, filters)
@@ -205,6 +131,10 @@ class Database:
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a query function fn(connection, *args) on the reader thread (ledger reports)."""
         return await self._reader.run(fn, *args)
+
+    async def write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run fn(connection, *args) on the writer thread; fn opens its own transaction."""
+        return await self._writer.run(fn, *args)
 
     def _create(self, conn: sqlite3.Connection, new: NewRequest) -> Created:
         fingerprint = new.fingerprint()
@@ -242,29 +172,56 @@ class Database:
             )
         return Created(ticket, replayed=False)
 
-    def _change_status(self, conn: sqlite3.Connection, ticket: str, change: StatusChange) -> dict | None:
+    def _change_status(self, conn: sqlite3.Connection, ticket: str, change: StatusChange,
+                       scope: list[str] | None) -> dict | None:
         with transaction(conn):
             row = conn.execute(
-                "SELECT id, updated_us FROM requests WHERE ticket = ?", (ticket,)
+                "SELECT id, updated_us, status, agency_responsible, group_name FROM requests WHERE ticket = ?",
+                (ticket,),
             ).fetchone()
-            if row is None:
+            if row is None or (scope is not None and row["group_name"] not in scope):
                 return None
             if change.idempotency_key is not None and _replayed_change(conn, row["id"], change):
                 return _select_tickets(conn, [ticket])[0]
             # Strictly later than the last change even if the clock stood still or stepped back.
             at = max(clock.now_us(), row["updated_us"] + 1)
-            conn.execute(
-                "UPDATE requests SET status = ?, status_notes = ?,"
-                " agency_responsible = COALESCE(?, agency_responsible), updated_us = ? WHERE id = ?",
-                (change.status, change.status_notes, change.agency, at, row["id"]),
-            )
-            conn.execute(
-                "INSERT INTO status_history (request_id, at_us, status, status_notes,"
-                " agency_responsible, changed_by, idempotency_key)"
-                " SELECT id, ?, status, status_notes, agency_responsible, ?, ? FROM requests WHERE id = ?",
-                (at, change.changed_by, change.idempotency_key, row["id"]),
-            )
+            if change.rating is not None:
+                _record_rating(conn, row, change, at)
+            else:
+                _record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
+
+
+def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
+    closing = change.status == "closed" and row["status"] != "closed"
+    reopening = change.status == "open" and row["status"] == "closed"
+    conn.execute(
+        "UPDATE requests SET status = :status, status_notes = :notes,"
+        " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
+        " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
+        " closed_by = CASE WHEN :closing THEN :by WHEN :reopening THEN NULL ELSE closed_by END"
+        " WHERE id = :id",
+        {"status": change.status, "notes": change.status_notes, "agency": change.agency, "at": at,
+         "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"]},
+    )
+    conn.execute(
+        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
+        " changed_by, idempotency_key, from_status, from_agency, staff_id)"
+        " SELECT id, ?, status, status_notes, agency_responsible, ?, ?, ?, ?, ? FROM requests WHERE id = ?",
+        (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
+         change.staff_id, row["id"]),
+    )
+
+
+def _record_rating(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
+    conn.execute("UPDATE requests SET rating = ?, updated_us = ? WHERE id = ?", (change.rating, at, row["id"]))
+    conn.execute(
+        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
+        " changed_by, idempotency_key, from_status, from_agency, staff_id, rating)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (row["id"], at, row["status"], change.status_notes, row["agency_responsible"], change.changed_by,
+         change.idempotency_key, row["status"], row["agency_responsible"], change.staff_id, change.rating),
+    )
 
 
 def _replayed_change(conn: sqlite3.Connection, request_id: int, change: StatusChange) -> bool:
@@ -280,14 +237,15 @@ def _replayed_change(conn: sqlite3.Connection, request_id: int, change: StatusCh
     return True
 
 
-def _select_tickets(conn: sqlite3.Connection, tickets: list[str]) -> list[dict]:
-    rows = conn.execute(SELECT_TICKETS, (json.dumps(tickets),))
+def _select_tickets(conn: sqlite3.Connection, tickets: list[str], scope: list[str] | None = None) -> list[dict]:
+    rows = conn.execute(SELECT_TICKETS, (json.dumps(tickets), None if scope is None else json.dumps(scope)))
     return [dict(row) for row in rows]
 
 
-def _select_filtered(conn: sqlite3.Connection, filters: Filters, limit: int, offset: int) -> list[dict]:
-    rows = conn.execute(SELECT_FILTERED, {**filters.params(), "limit": limit, "offset": offset})
-    return [dict(row) for row in rows]
+def _select_filtered(conn: sqlite3.Connection, filters: Filters, limit: int, offset: int, order: str,
+                     now_us: int | None) -> list[dict]:
+    params = {**filters.params(), "limit": limit, "offset": offset, "now_us": now_us or clock.now_us()}
+    return [dict(row) for row in conn.execute(SELECT_FILTERED[order], params)]
 
 
 def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
@@ -296,7 +254,8 @@ def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
 
 def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
     rows = conn.execute(
-        "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by"
+        "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
+        " h.from_agency, h.rating, h.staff_id"
         " FROM status_history h JOIN requests r ON r.id = h.request_id"
         " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
         (ticket,),

@@ -10,13 +10,14 @@ import hashlib
 import hmac
 import json
 import math
+import re
 from typing import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from backend.config import BackendConfig
-from backend.storage import NewRequest, StatusChange
+from backend.records import RATINGS, NewRequest, StatusChange
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4000
@@ -27,6 +28,7 @@ MAX_NOTES = 2000
 MAX_AGENCY = 100
 MAX_IDEMPOTENCY_KEY = 200
 STATUSES = ("open", "closed")
+RATING_NOTES = re.compile(r"居民评价[:：]\s*(满意|不满意)")
 
 
 class ApiError(Exception):
@@ -137,16 +139,28 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
 
 
 def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -> StatusChange:
-    """A validated status change (staff extension and ledger form)."""
+    """A validated status change from a machine client (the staff extension of the API).
+
+    A resident's rating comes as `rating` (满意 or 不满意), or as the bot sends it: status notes
+    that read 居民评价：满意 / 居民评价：不满意.
+    """
     status = text(fields, "status", 16, required=True)
     if status not in STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    notes = text(fields, "status_notes", MAX_NOTES)
+    rating = text(fields, "rating", 16)
+    if rating is not None and rating not in RATINGS:
+        raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
+    if rating is None and notes is not None:
+        found = RATING_NOTES.fullmatch(notes)
+        rating = found.group(1) if found else None
     return StatusChange(
         status=status,
-        status_notes=text(fields, "status_notes", MAX_NOTES),
+        status_notes=notes,
         agency=text(fields, "agency_responsible", MAX_AGENCY),
         changed_by=changed_by,
         idempotency_key=key,
+        rating=rating,
     )
 
 

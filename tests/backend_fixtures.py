@@ -1,9 +1,13 @@
 """Fixtures for the tracking backend and its client: real processes on loopback ports.
 
 `tracking_backend` is one `python -m backend` for the whole session; tests keep out of each
-other's way with their own group names and message ids. `StandIn` is a tiny HTTP server that
-plays a broken backend (503, Retry-After, silence, a dropped connection) for a scripted number
-of requests and then forwards to the real one.
+other's way with their own group names, message ids and staff accounts. `StandIn` is a tiny HTTP
+server that plays a broken backend (503, Retry-After, silence, a dropped connection) for a
+scripted number of requests and then forwards to the real one.
+
+Staff: `add_staff()` makes an account in a backend's database (as `python -m backend user add`
+does), `log_in()` logs an httpx client in through the login form; `ledger_admin` is an admin
+client of the session's backend.
 """
 
 from __future__ import annotations
@@ -13,15 +17,23 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
+from backend import accounts
+from backend.config import DEFAULTS_PATH
 from backend.process import BackendProcess
+from backend.schema import migrate
+from backend.storage import connect
 from bot.tracker import RetryPolicy, TrackerClient
 
 __all__ = [
-    "API_KEY", "OTHER_API_KEY", "FAST_RETRY", "Canned", "StandIn", "unique",
-    "tracking_backend", "fresh_tracking_backend", "tracker_client",
+    "API_KEY", "OTHER_API_KEY", "FAST_RETRY", "PASSWORD", "Canned", "StandIn", "unique",
+    "tracking_backend", "fresh_tracking_backend", "tracker_client", "ledger_admin", "ledger_admin_account",
+    "add_staff", "log_in", "login_token", "backend_config",
 ]
 
 API_KEY = "test-key-bot"
@@ -53,6 +65,54 @@ def fresh_tracking_backend(tmp_path) -> BackendProcess:
 async def tracker_client(tracking_backend) -> TrackerClient:
     async with TrackerClient(tracking_backend.base_url, API_KEY, retry=FAST_RETRY) as client:
         yield client
+
+
+PASSWORD = "correct-horse-battery-42"
+
+
+def add_staff(backend: BackendProcess, role: str = "grid_manager", groups: list[str] = (),
+              password: str = PASSWORD, name: str = "测试员") -> accounts.Staff:
+    """A new account with a name no other test uses, in the backend's database."""
+    conn = connect(backend.db_path)
+    try:
+        migrate(conn)
+        return accounts.add_user(conn, unique("staff"), name, role, list(groups), password)
+    finally:
+        conn.close()
+
+
+def login_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]*)"', html).group(1)
+
+
+def log_in(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    """Log in through the form as a browser does: fetch the page (its token cookie), then post."""
+    form = client.get("/login")
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": login_token(form.text), "next": "/"})
+
+
+@pytest.fixture(scope="session")
+def ledger_admin_account(tracking_backend) -> accounts.Staff:
+    return add_staff(tracking_backend, "admin", name="王主任")
+
+
+@pytest.fixture
+def ledger_admin(tracking_backend, ledger_admin_account) -> httpx.Client:
+    """An admin logged in to the session's backend (sees every group)."""
+    with httpx.Client(base_url=tracking_backend.base_url) as client:
+        assert log_in(client, ledger_admin_account.username).status_code == 303
+        yield client
+
+
+def backend_config(directory: Path, **changes) -> Path:
+    """The default backend settings with some keys changed, as a file in `directory`."""
+    data = yaml.safe_load(DEFAULTS_PATH.read_text(encoding="utf-8"))
+    data["taxonomy"] = str((DEFAULTS_PATH.parent / data["taxonomy"]).resolve())
+    data.update(changes)
+    path = directory / "backend-settings.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
 
 
 @dataclass

@@ -1,0 +1,122 @@
+"""What storage takes and gives: new requests, status changes, filters, and the SQL they compose into.
+
+Every optional filter is a parameter that is NULL when unused, so the SQL text never changes with
+the values and no value ever enters SQL text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+REQUEST_COLUMNS = (
+    "ticket, service_code, description, address_string, lat, long, media_url, group_name, reporter, "
+    "message_id, status, status_notes, agency_responsible, requested_us, updated_us, expected_us, "
+    "closed_us, closed_by, rating"
+)
+
+# `scope` is the staff member's groups (NULL for admins and api clients), `groups` what they picked.
+FILTER_WHERE = """
+ WHERE (:codes IS NULL OR service_code IN (SELECT value FROM json_each(:codes)))
+   AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+   AND (:groups IS NULL OR group_name IN (SELECT value FROM json_each(:groups)))
+   AND (:scope IS NULL OR group_name IN (SELECT value FROM json_each(:scope)))
+   AND (:start_us IS NULL OR requested_us >= :start_us)
+   AND (:end_us IS NULL OR requested_us <= :end_us)
+   AND (:overdue_at IS NULL OR (status = 'open' AND expected_us < :overdue_at))
+   AND (:closed_since_us IS NULL OR (status = 'closed' AND closed_us >= :closed_since_us))
+   AND (:search IS NULL OR instr(lower(ticket || ' ' || description || ' ' || coalesce(address_string, '')
+        || ' ' || coalesce(status_notes, '') || ' ' || agency_responsible), lower(:search)) > 0)
+"""
+
+# Orders a list may take; the name picks one of these constant clauses.
+ORDERS = {
+    # The weekly meeting's order: overdue open tickets, then other open ones, oldest first; then
+    # closed ones, most recently closed first.
+    "urgent": " ORDER BY CASE WHEN status = 'closed' THEN 2 WHEN expected_us < :now_us THEN 0 ELSE 1 END,"
+              " CASE WHEN status = 'closed' THEN -coalesce(closed_us, updated_us) ELSE requested_us END",
+    "newest": " ORDER BY requested_us DESC",
+    "oldest": " ORDER BY requested_us",
+}
+
+RATINGS = ("满意", "不满意")
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key came back with a different request than the one it first made."""
+
+    def __init__(self, ticket: str):
+        super().__init__(ticket)
+        self.ticket = ticket
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    service_code: str
+    description: str
+    agency: str
+    deadline_days: int
+    changed_by: str
+    address_string: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    media_url: str | None = None
+    group_name: str | None = None
+    reporter: str | None = None
+    message_id: str | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What a replay must repeat: what the client sent, not who sent it or what config added."""
+        derived = {"changed_by", "idempotency_key", "agency", "deadline_days"}
+        content = {k: v for k, v in asdict(self).items() if k not in derived}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A change of status, notes or agency; or, with `rating`, a resident's rating of the outcome.
+
+    A rating is recorded in the history and on the ticket but leaves status, notes and agency as
+    they are, so that the staff's closing notes stay what the ledger shows.
+    """
+
+    status: str
+    status_notes: str | None
+    agency: str | None
+    changed_by: str
+    idempotency_key: str | None = None
+    staff_id: int | None = None
+    rating: str | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    codes: list[str] | None = None
+    statuses: list[str] | None = None
+    groups: list[str] | None = None
+    scope: list[str] | None = None
+    start_us: int | None = None
+    end_us: int | None = None
+    overdue_at: int | None = None
+    closed_since_us: int | None = None
+    search: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        def as_json(values: list[str] | None) -> str | None:
+            return None if values is None else json.dumps(values)
+
+        return {
+            "codes": as_json(self.codes), "statuses": as_json(self.statuses),
+            "groups": as_json(self.groups), "scope": as_json(self.scope),
+            "start_us": self.start_us, "end_us": self.end_us, "overdue_at": self.overdue_at,
+            "closed_since_us": self.closed_since_us, "search": self.search,
+        }
+
+
+@dataclass(frozen=True)
+class Created:
+    ticket: str
+    replayed: bool

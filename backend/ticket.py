@@ -1,0 +1,106 @@
+"""One ticket's page for staff: its facts in full, its audit trail, and the form that changes it.
+
+A ticket outside the staff member's groups answers 404, exactly like one that does not exist.
+Every change from the form goes through `_change()` and is recorded with who made it, when, and
+what it changed from and to.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from backend import privacy
+from backend.login import staff_form, staff_page
+from backend.pages import STATUS_NAMES, render
+from backend.records import StatusChange
+from backend.sessions import Session
+from backend.validation import MAX_AGENCY, MAX_NOTES
+
+FORM_ERRORS = {
+    "status": "请选择状态：处理中或已办结。",
+    "notes": "处理说明不能超过{limit}字（现在{n}字）。",
+    "agency": "承办单位不能超过{limit}字。",
+    "nothing": "没有需要保存的变更：请修改状态或承办单位，或填写处理说明。",
+}
+
+
+@staff_page
+async def ticket_page(request: Request) -> Response:
+    return await _render(request, request.path_params["ticket"])
+
+
+async def _render(request: Request, ticket: str, error: str | None = None, form: dict | None = None) -> Response:
+    state = request.app.state
+    session: Session = request.state.session
+    rows = await state.db.get_many([ticket], scope=session.staff.scope)
+    if not rows:
+        return render(request, "missing.html", {"ticket": ticket}, status_code=404)
+    history = await state.db.history(ticket)
+    row = rows[0]
+    return render(request, "ticket.html", {
+        "row": row, "reporter": privacy.reporter_label(row["reporter"]),
+        "history": [_describe(entry) for entry in reversed(history)], "error": error, "form": form or {},
+        "saved": request.query_params.get("saved") == "1",
+    }, status_code=400 if error else 200)
+
+
+@staff_form
+async def change_status_form(request: Request, form: dict) -> Response:
+    ticket = request.path_params["ticket"]
+    session: Session = request.state.session
+    rows = await request.app.state.db.get_many([ticket], scope=session.staff.scope)
+    if not rows:
+        return await _render(request, ticket)  # renders the 404 page
+    change, error = _change(form, rows[0], session)
+    if error is not None:
+        return await _render(request, ticket, error=error, form=form)
+    row = await request.app.state.db.change_status(ticket, change, scope=session.staff.scope)
+    if row is None:
+        return await _render(request, ticket)
+    # Post/redirect/get: reloading the page must not submit the change a second time.
+    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+
+
+def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusChange | None, str | None]:
+    """A status change from the ledger form, or the reason (in Chinese) it cannot be made."""
+    status = form.get("status", "")
+    notes = form.get("status_notes", "").strip()
+    agency = form.get("agency_responsible", "").strip()
+    if status not in STATUS_NAMES:
+        return None, FORM_ERRORS["status"]
+    if len(notes) > MAX_NOTES:
+        return None, FORM_ERRORS["notes"].format(limit=MAX_NOTES, n=len(notes))
+    if len(agency) > MAX_AGENCY:
+        return None, FORM_ERRORS["agency"].format(limit=MAX_AGENCY)
+    if status == row["status"] and agency in ("", row["agency_responsible"]) and not notes:
+        return None, FORM_ERRORS["nothing"]
+    staff = session.staff
+    return StatusChange(status, notes or None, agency or None, staff.label, staff_id=staff.id), None
+
+
+def _describe(entry: dict) -> dict:
+    """One line of the audit trail: what changed, from what to what."""
+    changes = []
+    if entry["rating"]:
+        changes.append(f"居民评价：{entry['rating']}")
+    elif entry["from_status"] is None:
+        changes.append("受理")
+    else:
+        if entry["from_status"] != entry["status"]:
+            changes.append(f"状态：{STATUS_NAMES[entry['from_status']]} → {STATUS_NAMES[entry['status']]}")
+        if entry["from_agency"] != entry["agency_responsible"]:
+            changes.append(f"转派：{entry['from_agency'] or '（无）'} → {entry['agency_responsible']}")
+    notes = entry["status_notes"]
+    if entry["rating"] and notes == f"居民评价：{entry['rating']}":
+        notes = None  # already said
+    return {**entry, "changes": changes, "notes": notes}
+
+
+routes = [
+    Route("/tickets/{ticket}", ticket_page, methods=["GET"]),
+    Route("/tickets/{ticket}/status", change_status_form, methods=["POST"]),
+]
