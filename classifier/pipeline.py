@@ -144,7 +144,7 @@ CANDIDATES: dict[str, Callable[[], Pipeline]] = {
     "word+char-sgd-cal": word_char_sgd_calibrated,
     "word+char-svc-softmax": word_char_svc_softmax,
 }
-DEFAULT = "word+char-svc-cal"
+DEFAULT = "word+char-svc-softmax"
 
 
 def build(name: str = DEFAULT) -> Pipeline:

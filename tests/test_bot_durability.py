@@ -181,3 +181,29 @@ def test_a_missing_model_stops_start_up_clearly(tmp_path, backend, monkeypatch):
     done = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 3 and "no live model" in done.stderr
+
+
+def test_sigterm_stops_the_bot_cleanly_and_a_restart_resumes(tmp_path, backend, shipped_models, monkeypatch):
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    config = write_config(tmp_path, backend.base_url, shipped_models[0])
+    env = {**os.environ, "GRIDBOT_TEST_API_KEY": API_KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=ROOT, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write(f"/as 王女士@{GROUP}\n{LIGHT}\n")
+    proc.stdin.flush()
+    deadline, seen = time.monotonic() + 60, ""
+    while "工单号" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert "工单号" in seen
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    con = sqlite3.connect(tmp_path / "bot.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    states = [r[0] for r in con.execute("SELECT state FROM messages")]
+    unsent = con.execute("SELECT count(*) FROM replies WHERE sent_at IS NULL").fetchone()[0]
+    con.close()
+    assert states == ["answered"] and unsent == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import threading
 import time
 import uuid
 from typing import TextIO
@@ -35,13 +36,21 @@ class ConsoleChannel:
     def sender_id(self, name: str) -> str:
         return self.people.get(name, f"console:{name}")
 
+    def _read_lines(self, loop, queue: asyncio.Queue) -> None:
+        # A daemon thread, not the loop's executor: a blocked readline must not hold up shutdown.
+        for line in iter(self.src.readline, ""):
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
     async def run(self, on_message: OnMessage) -> None:
         loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        threading.Thread(target=self._read_lines, args=(loop, queue), daemon=True, name="console-input").start()
         self.say(__doc__.split("\n\n", 1)[1].rstrip())
         self.say(f"现在：{self.name}@{self.group}")
         while not self._stopped:
-            line = await loop.run_in_executor(None, self.src.readline)
-            if not line:
+            line = await queue.get()
+            if line is None:
                 return
             line = line.rstrip("\n")
             if not line.strip():
