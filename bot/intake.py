@@ -18,7 +18,7 @@ from bot.commands import Context, command_text, dispatch, router
 from bot.config import Settings
 from bot.messages import IncomingMessage, Reply
 from bot.similarity import similar
-from bot.store import ANSWERED, CLASSIFIED, FINAL, IGNORED, RECEIVED, Store
+from bot.store import ANSWERED, CLASSIFIED, IGNORED, RECEIVED, Store
 from classifier.corpus import NONE, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,8 @@ class Intake:
         if msg.in_group and self.settings.group(msg.group_name) is None:
             return False  # only configured groups are heard; the rest are not even stored
         row, is_new = await self.store.insert_message(msg)
-        if not is_new and row["state"] in FINAL:
-            return False
+        if not is_new and row["state"] not in (RECEIVED, CLASSIFIED):
+            return False  # decided before: done, or waiting for the backend or a manager
         await self._process(msg, row)
         return True
 
