@@ -7,6 +7,7 @@ never stored, printed or logged in clear.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -24,8 +25,6 @@ MAX_GROUP = 200  # as long as a ticket's attribute[group] may be
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so a wrong name costs as long as a wrong password.
-_ABSENT_HASH = _hasher.hash("no account has this password")
 
 
 class AccountError(ValueError):
@@ -79,8 +78,14 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def verify_absent(password: str) -> bool:
-    verify_password(_ABSENT_HASH, password)
+    """For a name that is no account: as slow as a wrong password, so timing does not tell names."""
+    verify_password(_absent_hash(), password)
     return False
+
+
+@functools.cache
+def _absent_hash() -> str:
+    return _hasher.hash("no account has this password")
 
 
 def needs_rehash(password_hash: str) -> bool:

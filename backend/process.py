@@ -27,12 +27,14 @@ class BackendProcess:
     """`with BackendProcess(db_path, api_keys=["k"]) as backend:` then use `backend.base_url`."""
 
     def __init__(self, db_path: Path | str, *, api_keys: list[str], port: int | None = None,
-                 config: Path | str | None = None, startup_timeout: float = 20.0):
+                 config: Path | str | None = None, startup_timeout: float = 20.0,
+                 env: dict[str, str] | None = None):
         self.db_path = Path(db_path)
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._api_keys = api_keys
         self._config = config
+        self._env = env  # the child's environment (default: this process's); the api keys are added
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen | None = None
         self._log = self.db_path.with_suffix(".log")
@@ -42,8 +44,9 @@ class BackendProcess:
                 "--db", str(self.db_path)]
         if self._config:
             args += ["--config", str(self._config)]
-        env = {**os.environ, API_KEYS_ENV: ",".join(self._api_keys)}
+        env = {**(os.environ if self._env is None else self._env), API_KEYS_ENV: ",".join(self._api_keys)}
         root = Path(__file__).resolve().parent.parent
+        self._log.parent.mkdir(parents=True, exist_ok=True)
         with open(self._log, "ab") as log:
             self._proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()

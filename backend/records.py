@@ -77,10 +77,10 @@ class NewRequest:
 
 @dataclass(frozen=True)
 class StatusChange:
-    """A change of status, notes or agency; or, with `rating`, a resident's rating of the outcome.
+    """A change of status, notes or agency, made by an api client or a staff member (`staff_id`).
 
-    A rating is recorded in the history and on the ticket but leaves status, notes and agency as
-    they are, so that the staff's closing notes stay what the ledger shows.
+    `rating` is a resident's rating of the outcome that came with the change (the bot sends one as
+    a status update); it is kept on the ticket and in its history for the satisfaction figures.
     """
 
     status: str

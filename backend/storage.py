@@ -185,10 +185,7 @@ class Database:
                 return _select_tickets(conn, [ticket])[0]
             # Strictly later than the last change even if the clock stood still or stepped back.
             at = max(clock.now_us(), row["updated_us"] + 1)
-            if change.rating is not None:
-                _record_rating(conn, row, change, at)
-            else:
-                _record_change(conn, row, change, at)
+            _record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
 
 
@@ -198,29 +195,20 @@ def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusCha
     conn.execute(
         "UPDATE requests SET status = :status, status_notes = :notes,"
         " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
+        " rating = COALESCE(:rating, rating),"
         " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
         " closed_by = CASE WHEN :closing THEN :by WHEN :reopening THEN NULL ELSE closed_by END"
         " WHERE id = :id",
         {"status": change.status, "notes": change.status_notes, "agency": change.agency, "at": at,
-         "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"]},
+         "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"],
+         "rating": change.rating},
     )
-    conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id)"
-        " SELECT id, ?, status, status_notes, agency_responsible, ?, ?, ?, ?, ? FROM requests WHERE id = ?",
-        (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
-         change.staff_id, row["id"]),
-    )
-
-
-def _record_rating(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
-    conn.execute("UPDATE requests SET rating = ?, updated_us = ? WHERE id = ?", (change.rating, at, row["id"]))
     conn.execute(
         "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
         " changed_by, idempotency_key, from_status, from_agency, staff_id, rating)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (row["id"], at, row["status"], change.status_notes, row["agency_responsible"], change.changed_by,
-         change.idempotency_key, row["status"], row["agency_responsible"], change.staff_id, change.rating),
+        " SELECT id, ?, status, status_notes, agency_responsible, ?, ?, ?, ?, ?, ? FROM requests WHERE id = ?",
+        (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
+         change.staff_id, change.rating, row["id"]),
     )
 
 

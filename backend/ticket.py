@@ -85,9 +85,7 @@ def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusCh
 def _describe(entry: dict) -> dict:
     """One line of the audit trail: what changed, from what to what."""
     changes = []
-    if entry["rating"]:
-        changes.append(f"居民评价：{entry['rating']}")
-    elif entry["from_status"] is None:
+    if entry["from_status"] is None:
         changes.append("受理")
     else:
         if entry["from_status"] != entry["status"]:
@@ -95,8 +93,10 @@ def _describe(entry: dict) -> dict:
         if entry["from_agency"] != entry["agency_responsible"]:
             changes.append(f"转派：{entry['from_agency'] or '（无）'} → {entry['agency_responsible']}")
     notes = entry["status_notes"]
-    if entry["rating"] and notes == f"居民评价：{entry['rating']}":
-        notes = None  # already said
+    if entry["rating"]:
+        changes.append(f"居民评价：{entry['rating']}")
+        if notes == f"居民评价：{entry['rating']}":
+            notes = None  # already said
     return {**entry, "changes": changes, "notes": notes}
 
 

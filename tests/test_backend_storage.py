@@ -51,3 +51,32 @@ def test_database_from_a_newer_backend_is_refused(tmp_path):
     with pytest.raises(RuntimeError) as caught:
         backend.start()
     assert "is newer than this backend's" in str(caught.value)
+
+
+def test_a_version_1_database_is_upgraded_with_its_history_kept(tmp_path):
+    from backend.schema import MIGRATIONS, _statements
+    from tests.backend_fixtures import add_staff, log_in
+
+    db_path = tmp_path / "backend.db"
+    with sqlite3.connect(db_path, isolation_level=None) as conn:
+        for statement in _statements(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO requests (id, ticket, service_code, description, group_name, status,"
+                     " status_notes, agency_responsible, requested_us, updated_us, expected_us, fingerprint)"
+                     " VALUES (1, 'GX20260101-0001', 'water', '水管漏水', '景湖名都业主群', 'closed',"
+                     " '居民评价：满意', '自来水公司', 1, 3, 2, 'f')")
+        conn.executemany(
+            "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible, changed_by)"
+            " VALUES (1, ?, ?, ?, ?, ?)",
+            [(1, "open", None, "自来水公司", "api:1"), (2, "closed", "已修好", "自来水公司", "台账"),
+             (3, "closed", "居民评价：满意", "自来水公司", "api:1")])
+        conn.execute("PRAGMA user_version = 1")
+    with BackendProcess(db_path, api_keys=[API_KEY]) as backend, httpx.Client(base_url=backend.base_url) as http:
+        assert log_in(http, add_staff(backend, "admin").username).status_code == 303
+        page = http.get("/tickets/GX20260101-0001").text
+        assert "状态：处理中 → 已办结" in page and "居民评价：满意" in page
+        exported = http.get("/ledger.csv").content.decode("utf-8-sig")
+        assert "台账" in exported.splitlines()[1]  # who closed it, from the old history
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT rating, closed_us FROM requests").fetchone() == ("满意", 2)
