@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITES = [
     ("Classifier", "bench.classifier_bench"),
     ("Tracking backend", "bench.backend_bench"),
+    ("WeChat channel", "bench.wechat_bench"),
 ]
 
 

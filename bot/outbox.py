@@ -47,6 +47,7 @@ class Outbox:
         self.store, self.tracker, self.names = store, tracker, names
         self.base_delay, self.max_delay = base_delay, max_delay
         self._wake = asyncio.Event()
+        self.replies_queued = lambda: None  # runtime.serve points this at the reply sender's wake()
 
     def wake(self) -> None:
         self._wake.set()
@@ -70,6 +71,8 @@ class Outbox:
             except Exception:  # a bug in one row must not stop delivery of the others
                 log.exception("outbox pass failed")
                 handled = 0
+            if handled:
+                self.replies_queued()  # a made ticket's answer goes out now, not at the sender's next poll
             if not handled:
                 self._wake.clear()
                 try:

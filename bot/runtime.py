@@ -75,6 +75,7 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
         except (NotImplementedError, RuntimeError):
             pass
     sender = Sender(bot.store, channel)
+    bot.outbox.replies_queued = sender.wake
     await bot.intake.resume()
     workers = [asyncio.create_task(bot.outbox.run(stop), name="outbox"),
                asyncio.create_task(bot.poller.run(stop), name="poller"),

@@ -164,7 +164,8 @@ def mentions(person: str):
     return lambda e: person in e["mentions"] and e["text"].startswith(f"@{PEOPLE[person]}\u2005")
 
 
-def write_config(path: Path, endpoint: str, backend_url: str, model_dir: Path, **classifier) -> Path:
+def write_config(path: Path, endpoint: str, backend_url: str, model_dir: Path, limits: dict | None = None,
+                 **classifier) -> Path:
     data = {
         "channel": "wechaty",
         "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER]}],
@@ -173,6 +174,7 @@ def write_config(path: Path, endpoint: str, backend_url: str, model_dir: Path, *
         "store": {"path": str(path.parent / "bot.db")},
         "classifier": {"model_dir": str(model_dir), "ignore_below": 0.45, "auto_ticket": 0.6, **classifier},
         "wechaty": {"endpoint": endpoint, "token_env": TOKEN_ENV},
+        "limits": limits or {},
     }
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
