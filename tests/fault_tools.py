@@ -32,6 +32,9 @@ from tests.backend_fixtures import Canned
 # Where a message may rest: the pipeline is done with it (awaiting waits for a person, not the bot).
 END_STATES = {"ignored", "answered", "awaiting"}
 UNMONITORED = "不在配置里的群"
+# What a resident is told when their message reaches its end (bot/replies.py): a ticket number,
+# a merge into an open ticket, a question to the grid manager, a refusal by the backend.
+OUTCOMES = ("已为您登记", "并入同一工单", "已请网格员确认", "未能自动登记")
 ADMIN = "wxid_admin"
 
 
@@ -157,6 +160,11 @@ def exactly_once(bot_db: Path, backend_db: Path, expected: set[str]) -> dict:
     doubled = rows(bot_db, "SELECT message_key, text, count(*) AS n FROM replies WHERE message_key IS NOT NULL"
                            " GROUP BY message_key, to_id, text HAVING n > 1")
     assert not doubled, f"replies queued twice: {[dict(d) for d in doubled[:3]]}"
+    # And each reached one outcome: one ticket number, one merge, or one question to a manager.
+    outcomes = rows(bot_db, "SELECT message_key, group_concat(text, ' | ') AS texts, count(*) AS n FROM replies"
+                            " WHERE message_key IS NOT NULL AND (" + " OR ".join(["text LIKE ?"] * len(OUTCOMES))
+                    + ") GROUP BY message_key HAVING n > 1", tuple(f"%{m}%" for m in OUTCOMES))
+    assert not outcomes, f"messages with two outcomes: {[dict(o) for o in outcomes[:3]]}"
     made = {t["message_key"]: t["service_request_id"] for t in
             rows(bot_db, "SELECT message_key, service_request_id FROM tickets WHERE service_request_id IS NOT NULL")}
     remote = backend_requests(backend_db)
