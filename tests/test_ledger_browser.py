@@ -2,8 +2,8 @@
 groups, close a ticket with a note, find it in the history, export CSV, log out; and the browser
 is refused for a wrong password, an expired session and a form without its CSRF token.
 
-The run leaves a screenshot of a grid manager's ledger in tests/artifacts/ledger.png for people to
-look at (git-ignored)."""
+The run leaves screenshots of a grid manager's ledger and of a ticket page in tests/artifacts/
+(ledger.png, ticket.png; git-ignored) for people to look at."""
 
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ async def test_grid_manager_works_through_the_ledger_and_logs_out(tracking_backe
     newest = await page.locator("#history tbody tr").first.inner_text()
     for said in ("李明", manager.username, "状态：处理中 → 已办结", "转派：城管局市政设施科 → 供电所", "路灯已更换灯泡"):
         assert said in newest
+    await page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
     seen = await client.get(ticket)  # what the bot's status poller will read
     assert (seen.status, seen.status_notes, seen.agency_responsible) == ("closed", "路灯已更换灯泡", "供电所")
 
