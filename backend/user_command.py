@@ -51,7 +51,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    conn = connect(_db_path(args.db))
+    path = Path(args.db)
+    if args.action != "add" and not path.exists():
+        # A mistyped path must not quietly become a new, empty database.
+        print(f"backend user {args.action}: no database at {path}", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
     try:
         migrate(conn)
         return _run(conn, args)
@@ -103,8 +109,3 @@ def describe(staff: Staff) -> str:
     groups = ", ".join(staff.groups) if staff.groups else "(all groups)"
     return f"{staff.username}\t{staff.display_name}\t{staff.role}\t{state}\t{groups}"
 
-
-def _db_path(value: str) -> Path:
-    path = Path(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path

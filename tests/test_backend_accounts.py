@@ -70,6 +70,9 @@ def test_the_same_name_twice_and_unknown_names_are_refused(tmp_path):
     assert again.returncode == 1 and "already an account named 'LiMing'" in again.stderr
     unknown = backend_cli("user", "disable", "nobody", "--db", str(db))
     assert unknown.returncode == 1 and "no account named 'nobody'" in unknown.stderr
+    mistyped = backend_cli("user", "list", "--db", str(tmp_path / "bakend.db"))
+    assert mistyped.returncode == 1 and "no database at" in mistyped.stderr
+    assert not (tmp_path / "bakend.db").exists()
 
 
 def test_a_password_is_never_taken_from_the_command_line(tmp_path):
