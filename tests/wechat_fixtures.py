@@ -293,4 +293,7 @@ def start_bot(tmp_path, backend, wechat_model_dir):
 
     yield start
     for bot in bots:
-        bot.stop()
+        was_running = bot.proc.poll() is None
+        code = bot.stop()
+        if was_running:  # SIGTERM is how operators stop it: a clean exit, no traceback
+            assert code == 0 and "Traceback" not in bot.log(), bot.log()[-4000:]

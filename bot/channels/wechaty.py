@@ -79,6 +79,8 @@ class WechatyChannel:
         self._running = False
         self._fatal: BaseException | None = None
         self._qr_seen: set[str] = set()
+        self._trouble_since: float | None = None
+        self._told: tuple[str, float] = ("", 0.0)
         self.connects = 0  # how many times a connection reached login (for tests and benchmarks)
 
     async def run(self, on_message: OnMessage) -> None:
@@ -122,34 +124,23 @@ class WechatyChannel:
             raise ChannelError(f"the puppet service did not take the reply: {exc!r}") from exc
 
     async def _supervise(self) -> None:
-        attempt, waiting_since, lost_at = 0, None, None
+        attempt, lost_at = 0, None
         while not self._stopping.is_set() and self._fatal is None:
-            problem = await self._probe()
-            if problem:
-                if waiting_since is None:
-                    waiting_since = time.monotonic()
-                    log.warning("waiting for the puppet service at %s (%s); trying again every %g s at most",
-                                self.endpoint, problem, self.timing.retry_max)
-                await self._pause(attempt)
-                attempt += 1
-                continue
-            conn = Connection(self.endpoint, self.token, self._take, self._qr_seen)
-            try:
-                if not await self._until_stopped(conn.open(self.timing.connect_timeout)):
+            conn, problem = None, await self._probe()
+            if problem is None:
+                conn = Connection(self.endpoint, self.token, self._take, self._qr_seen)
+                problem = await self._connect(conn)
+            if problem is not None:
+                if conn is not None:
                     await conn.close()
+                if self._stopping.is_set():
                     break
-            except Exception as exc:  # noqa: BLE001 - every failure to connect is retried, but one
-                await conn.close()
-                if is_unauthenticated(exc):
-                    raise ConfigError(TOKEN_KEY, f"the puppet service at {self.endpoint} rejected the "
-                                      f"token in ${self.token_env} (gRPC UNAUTHENTICATED)") from None
-                log.warning("could not connect to the puppet service at %s: %s; retrying", self.endpoint,
-                            exc if str(exc) else type(exc).__name__)
+                self._trouble(problem)
                 await self._pause(attempt)
                 attempt += 1
                 continue
-            self._on_connected(conn, lost_at, waiting_since)
-            attempt, waiting_since = 0, None
+            self._on_connected(conn, lost_at)
+            attempt = 0
             await self._until_stopped(conn.ended.wait())
             if self._stopping.is_set() and self._fatal is None:
                 await self._drain()  # messages already taken from WeChat reach intake first
@@ -164,14 +155,42 @@ class WechatyChannel:
                 log.warning("lost the puppet service at %s: %s; reconnecting (WeChat messages sent while no "
                             "client is connected are not delivered later)", self.endpoint, conn.reason)
 
-    def _on_connected(self, conn: Connection, lost_at: float | None, waiting_since: float | None) -> None:
+    async def _connect(self, conn: Connection) -> str | None:
+        """None once logged in, else what went wrong; a rejected token is a ConfigError."""
+        try:
+            if not await self._until_stopped(conn.open(self.timing.connect_timeout)):
+                return "stopped"
+            return None
+        except Exception as exc:  # noqa: BLE001 - every failure to connect is retried, but one
+            if is_unauthenticated(exc):
+                raise ConfigError(TOKEN_KEY, f"the puppet service at {self.endpoint} rejected the "
+                                  f"token in ${self.token_env} (gRPC UNAUTHENTICATED)") from None
+            hint = ""
+            if isinstance(exc, StreamTerminatedError):  # TCP was fine: HTTP/2 itself failed
+                hint = " (a gateway with TLS on does this: it needs WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER=true)"
+            what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return f"could not connect to the puppet service at {self.endpoint}: {what}{hint}"
+
+    def _trouble(self, problem: str) -> None:
+        """Log a connect problem when it is new, and again once a minute while it lasts."""
+        now = time.monotonic()
+        if self._trouble_since is None:
+            self._trouble_since = now
+        if problem != self._told[0] or now - self._told[1] >= 60:
+            since = now - self._trouble_since
+            log.warning("%s; trying again every %g s at most%s", problem, self.timing.retry_max,
+                        f" (no connection for {since:.0f} s)" if since >= 1 else "")
+            self._told = (problem, now)
+
+    def _on_connected(self, conn: Connection, lost_at: float | None) -> None:
         conn.start_heartbeat(self.timing.ding_interval, self.timing.ding_timeout)
         self._conn = conn
         self._connected.set()
         self.connects += 1
-        since = lost_at or waiting_since
+        since = lost_at or self._trouble_since
         gap = f" after {time.monotonic() - since:.1f} s without it" if since else ""
         log.info("connected to the puppet service at %s%s", self.endpoint, gap)
+        self._trouble_since, self._told = None, ("", 0.0)
 
     async def _until_stopped(self, work) -> bool:
         """Run `work` unless the channel stops first (then cancel it and return False)."""
@@ -204,11 +223,12 @@ class WechatyChannel:
             writer.close()
             return None
         except TimeoutError:
-            return "no answer within 3 s"
+            why = "no answer within 3 s"
         except socket.gaierror as exc:
-            return f"cannot resolve {host}: {exc.strerror}"
+            why = f"cannot resolve {host}: {exc.strerror}"
         except OSError as exc:
-            return os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+            why = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+        return f"waiting for the puppet service at {self.endpoint} ({why})"
 
     async def _pause(self, attempt: int) -> None:
         t = self.timing
