@@ -24,25 +24,17 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass
 
 from bot.channels import ChannelError, OnMessage
-from bot.channels.wechaty_compat import GRPCError, MessageType, StreamTerminatedError, WechatyPuppetError, redact
+from bot.channels.wechaty_compat import GRPCError, StreamTerminatedError, WechatyPuppetError, redact
 from bot.channels.wechaty_connection import Connection, is_unauthenticated
+from bot.channels.wechaty_messages import to_incoming, with_media_url
 from bot.config import ConfigError
 from bot.messages import IncomingMessage, Reply
 
 log = logging.getLogger(__name__)
 
-KINDS = {
-    MessageType.MESSAGE_TYPE_TEXT: "text",
-    MessageType.MESSAGE_TYPE_IMAGE: "image",
-    MessageType.MESSAGE_TYPE_AUDIO: "voice",
-    MessageType.MESSAGE_TYPE_ATTACHMENT: "file",
-    MessageType.MESSAGE_TYPE_URL: "link",
-    MessageType.MESSAGE_TYPE_MINI_PROGRAM: "mini_program",
-}
 TOKEN_KEY = "wechaty.token_env"
 LINK_ERRORS = (GRPCError, StreamTerminatedError, WechatyPuppetError, OSError, TimeoutError, ConnectionError)
 
@@ -241,37 +233,6 @@ class WechatyChannel:
     def _take(self, conn: Connection, message_id: str) -> None:
         self._queue.put_nowait((conn, message_id))
 
-    def incoming(self, conn: Connection, msg) -> IncomingMessage | None:
-        """The message as intake sees it, or None for the bot's own and unmonitored rooms' messages."""
-        payload = msg.payload
-        if payload.from_id == conn.self_id or msg.is_self():
-            return None
-        room = msg.room()
-        topic = room.payload.topic if room is not None else None
-        if room is not None and topic not in self.topics:
-            log.debug("message %s in unmonitored room %r ignored", msg.message_id, topic)
-            return None
-        talker = msg.talker()
-        kind = KINDS.get(msg.type(), "other")
-        return IncomingMessage(
-            message_id=msg.message_id, group_id=room.room_id if room else None, group_name=topic,
-            sender_id=talker.contact_id, sender_name=talker.name or talker.contact_id,
-            text=msg.text() if kind == "text" else "", mentions=tuple(payload.mention_ids or ()),
-            time=_sent_at(payload.timestamp), in_group=room is not None, kind=kind)
-
-    async def _with_media_url(self, conn: Connection, msg, incoming: IncomingMessage) -> IncomingMessage:
-        """Images keep a link only when the puppet gives one (most give the bytes, which we do not keep)."""
-        try:
-            async with asyncio.timeout(3):
-                box = await conn.puppet.message_image(msg.message_id)
-            url = getattr(box, "remoteUrl", None)
-        except Exception as exc:  # noqa: BLE001 - the message is stored without the link
-            log.debug("no image link for %s: %r", msg.message_id, exc)
-            url = None
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return replace(incoming, media_url=url)
-        return incoming
-
     async def _consume(self, on_message: OnMessage) -> None:
         while True:
             conn, message_id = await self._queue.get()
@@ -301,18 +262,12 @@ class WechatyChannel:
     async def _read(self, conn: Connection, message_id: str) -> IncomingMessage | None:
         try:
             msg = await self._load(conn, message_id)
-            incoming = self.incoming(conn, msg)
+            incoming = to_incoming(msg, conn.self_id, self.topics)
             if incoming is not None and incoming.kind == "image":
-                incoming = await self._with_media_url(conn, msg, incoming)
+                incoming = await with_media_url(conn.puppet, msg, incoming)
             return incoming
         except Exception as exc:  # noqa: BLE001 - one unreadable message must not stop the others
             log.warning("could not read WeChat message %s from the puppet service (%r); it is lost",
                         message_id, exc)
             return None
 
-
-def _sent_at(timestamp) -> datetime:
-    if not timestamp:
-        return datetime.now(timezone.utc)
-    seconds = timestamp / 1000 if timestamp > 2_145_888_000 else timestamp  # the wire mixes s and ms
-    return datetime.fromtimestamp(seconds, timezone.utc)
