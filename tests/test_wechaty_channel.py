@@ -111,3 +111,26 @@ async def test_messages_reach_intake_once_each_in_the_order_the_gateway_sent_the
         await run.until(lambda: len(run.received) >= 30, what="30 messages")
         await asyncio.sleep(0.3)
         assert [m.message_id for m in run.received] == [s["id"] for s in said]
+
+
+async def test_scan_logout_and_login_are_logged_once_each_and_replies_wait_for_the_login(tmp_path, gateway, caplog):
+    caplog.set_level(logging.INFO, logger="bot.channels.wechaty")
+    channel = WechatyChannel(settings_for(tmp_path, gateway.endpoint), FAST)
+    async with Running(channel) as run:
+        await run.until(lambda: channel.connects == 1, what="the first connection")
+        await asyncio.to_thread(gateway.command, "logout")
+        await run.until(lambda: "logged out at the puppet service" in caplog.text, what="the logout line")
+        for _ in range(3):  # a gateway repeats its QR code while it waits
+            await asyncio.to_thread(gateway.command, "scan", qrcode="https://login.weixin.qq.com/l/abc=")
+        await run.until(lambda: "scan https://wechaty.js.org/qrcode/" in caplog.text, what="the QR line")
+        mark = gateway.mark()
+        reply = asyncio.create_task(channel.send(Reply("您好", GROUP_ROOM, GROUP, "wxid_wang", "王女士")))
+        await asyncio.sleep(0.5)
+        assert not reply.done() and not gateway.sent(mark), "a reply waits while the account is logged out"
+        await asyncio.to_thread(gateway.command, "login")
+        await asyncio.wait_for(reply, 5)
+        assert [e["text"] for e in gateway.sent(mark)] == ["@王女士\u2005您好"]
+        assert caplog.text.count("WeChat login needed") == 1
+        assert "https%3A%2F%2Flogin.weixin.qq.com%2Fl%2Fabc%3D" in caplog.text
+        assert caplog.text.count("logged in at the puppet service") == 2
+        assert channel.connects == 1, "a logout is not a dead link"

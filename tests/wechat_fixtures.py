@@ -127,6 +127,15 @@ class Gateway:
         self._send(cmd)
         return self.wait(lambda e: e.get("ref") == ref, 5, after=mark, what=f"the gateway to deliver {cmd}")
 
+    def command(self, op: str, **fields) -> dict:
+        """Any other stdin command (contact, room, scan, logout, login); its `ok` event."""
+        ref = uuid.uuid4().hex
+        mark = self.mark()
+        self._send({"op": op, "ref": ref, **fields})
+        event = self.wait(lambda e: e.get("ref") == ref, 5, after=mark, what=f"the gateway to do {op}")
+        assert event["event"] == "ok", event
+        return event
+
     def sent(self, after: int = 0) -> list[dict]:
         with self._cond:
             return [e for e in self.events[after:] if e["event"] == "sent"]

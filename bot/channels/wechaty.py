@@ -96,14 +96,7 @@ class WechatyChannel:
                 log.warning("the WeChat channel did not stop within 15 s")
 
     async def send(self, reply: Reply) -> None:
-        if not self._connected.is_set() and not self._stopping.is_set():
-            try:
-                await asyncio.wait_for(self._connected.wait(), self.timing.send_wait)
-            except TimeoutError:
-                pass
-        conn = self._conn
-        if conn is None or not conn.logged_in.is_set() or conn.ended.is_set():
-            raise ChannelError(f"not connected to the puppet service at {self.endpoint}")
+        conn = await self._logged_in_connection()
         try:
             async with asyncio.timeout(self.timing.send_timeout):
                 if reply.group_id:
@@ -114,6 +107,18 @@ class WechatyChannel:
                     log.error("reply to %s has neither a room nor a person; dropped: %s", reply.in_reply_to, reply.text)
         except LINK_ERRORS as exc:
             raise ChannelError(f"the puppet service did not take the reply: {exc!r}") from exc
+
+    async def _logged_in_connection(self) -> Connection:
+        """The live connection, waited for a little (not while stopping); else ChannelError."""
+        deadline = time.monotonic() + (0 if self._stopping.is_set() else self.timing.send_wait)
+        while True:
+            conn = self._conn
+            if conn is not None and conn.logged_in.is_set() and not conn.ended.is_set():
+                return conn
+            if time.monotonic() >= deadline:
+                state = "the WeChat account is logged out" if conn is not None else "not connected"
+                raise ChannelError(f"{state} at the puppet service {self.endpoint}")
+            await asyncio.sleep(0.05)
 
     async def _supervise(self) -> None:
         attempt, lost_at = 0, None

@@ -15,6 +15,7 @@
 //   {"op": "say", "from": "wxid_li", "to": "wxid_bot", "text": "确认 3"}            a private message
 //   {"op": "say", "from": "wxid_wang", "room": "...", "image": "https://.../x.jpg"}   an image
 //   {"op": "contact", "id": ..., "name": ...}   {"op": "room", "id": ..., "topic": ..., "members": [...]}
+//   {"op": "scan", "qrcode": "..."}   {"op": "logout"}   {"op": "login"}       the account's login state
 // stdout, one JSON object a line, each with "t" (ms since the epoch, sub-millisecond precision):
 //   ready {port}; start, stop (the client's Start/Stop calls); stream {on} (an event stream opened or
 //   closed); ding; said {ref, id, streaming}; sent {to, text, mentions}; ok {ref}; error {ref, message}.
@@ -100,6 +101,9 @@ function handle (cmd) {
     case 'say': return say(cmd)
     case 'contact': mocker.createContact({ id: cmd.id, name: cmd.name }); return emit('ok', { ref: cmd.ref })
     case 'room': mocker.createRoom({ id: cmd.id, topic: cmd.topic, memberIdList: cmd.members ?? [] }); return emit('ok', { ref: cmd.ref })
+    case 'scan': mocker.scan(cmd.qrcode, cmd.status ?? 2); return emit('ok', { ref: cmd.ref }) // 2: waiting for a scan
+    case 'logout': puppet.logout(cmd.reason ?? 'logged out by the test'); return emit('ok', { ref: cmd.ref })
+    case 'login': mocker.login(mocker.ContactMock.load(botSelf.id)); return emit('ok', { ref: cmd.ref })
     default: throw new Error(`unknown op ${cmd.op}`)
   }
 }
