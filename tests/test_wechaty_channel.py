@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -16,7 +17,7 @@ from bot.channels.wechaty import Timing, WechatyChannel
 from bot.messages import Reply
 from tests.wechat_fixtures import GROUP, GROUP_ROOM, TOKEN, TOKEN_ENV, gateway  # noqa: F401
 
-FAST = Timing(ding_interval=1.0, ding_timeout=2.0, connect_timeout=5.0)
+FAST = Timing(ding_interval=1.0, ding_timeout=2.0, connect_timeout=5.0, send_wait=2.0)
 
 
 def settings_for(tmp_path, endpoint: str) -> config.Settings:
@@ -115,7 +116,7 @@ async def test_messages_reach_intake_once_each_in_the_order_the_gateway_sent_the
 
 async def test_scan_logout_and_login_are_logged_once_each_and_replies_wait_for_the_login(tmp_path, gateway, caplog):
     caplog.set_level(logging.INFO, logger="bot.channels.wechaty")
-    channel = WechatyChannel(settings_for(tmp_path, gateway.endpoint), FAST)
+    channel = WechatyChannel(settings_for(tmp_path, gateway.endpoint), replace(FAST, send_wait=10.0))
     async with Running(channel) as run:
         await run.until(lambda: channel.connects == 1, what="the first connection")
         await asyncio.to_thread(gateway.command, "logout")

@@ -48,7 +48,7 @@ class Timing:
     connect_timeout: float = 15.0  # connect to login, unless a QR code waits to be scanned
     retry_first: float = 0.25     # backoff between connects: doubles from here...
     retry_max: float = 2.0        # ...up to this, so a returning gateway is found within ~2 s
-    send_wait: float = 5.0        # a reply waits this long for a connection before ChannelError
+    send_wait: float = 30.0       # a reply waits this long for a logged-in connection, then ChannelError
     send_timeout: float = 10.0
 
 
@@ -115,7 +115,7 @@ class WechatyChannel:
             conn = self._conn
             if conn is not None and conn.logged_in.is_set() and not conn.ended.is_set():
                 return conn
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._stopping.is_set():
                 state = "the WeChat account is logged out" if conn is not None else "not connected"
                 raise ChannelError(f"{state} at the puppet service {self.endpoint}")
             await asyncio.sleep(0.05)
