@@ -88,9 +88,9 @@ def staff_form(handler: Callable[[Request, dict], Awaitable[Response]]) -> Calla
 
 
 async def login_page(request: Request, message: str | None = None, status_code: int = 200,
-                     username: str = "") -> Response:
+                     username: str = "", next_path: str | None = None) -> Response:
     session, _ = await current_session(request)
-    next_path = _safe_next(request.query_params.get("next"))
+    next_path = _safe_next(next_path or request.query_params.get("next"))
     if session is not None and message is None:
         return RedirectResponse(next_path, status_code=303)
     notice = message or MESSAGES.get(request.query_params.get("notice", ""))
@@ -115,12 +115,13 @@ async def login(request: Request) -> Response:
     expected = state.signer.unsign(request.cookies.get(LOGIN_COOKIE)) or ""
     given = form.get("csrf_token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        return await login_page(request, MESSAGES["stale"], 403, username)
+        return await login_page(request, MESSAGES["stale"], 403, username, form.get("next"))
     address = request.client.host if request.client else "unknown"
     throttle = state.throttle
     if throttle.blocked(username, address):
         log.warning("login refused (too many failures) from %s", address)
-        return await login_page(request, MESSAGES["throttled"].format(minutes=throttle.window_minutes), 429)
+        return await login_page(request, MESSAGES["throttled"].format(minutes=throttle.window_minutes), 429,
+                                next_path=form.get("next"))
     record = await state.db.read(accounts.login_record, username)
     if record is None:
         await asyncio.to_thread(accounts.verify_absent, password)
@@ -131,7 +132,7 @@ async def login(request: Request) -> Response:
         throttle.failed(username, address)
         # The name only when it is an account: a password typed into the name field stays out of logs.
         log.warning("failed login for %s from %s", record[0].username if record else "an unknown name", address)
-        return await login_page(request, MESSAGES["wrong"], 401, username)
+        return await login_page(request, MESSAGES["wrong"], 401, username, form.get("next"))
     staff, password_hash = record
     throttle.succeeded(username)
     if accounts.needs_rehash(password_hash):

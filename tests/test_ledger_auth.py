@@ -196,6 +196,18 @@ def test_an_idle_session_expires(tmp_path):
             assert "登录已超时，请重新登录。" in http.get(expired.headers["location"]).text
 
 
+def test_a_failed_attempt_keeps_the_page_asked_for(tracking_backend, anonymous):
+    staff = add_staff(tracking_backend, groups=["g"])
+    asked = anonymous.get("/", params={"status": "open"}).headers["location"]
+    form = anonymous.get(asked)
+    wrong = anonymous.post("/login", data={"username": staff.username, "password": "wrong-wrong-wrong",
+                                           "csrf_token": login_token(form.text), "next": "/?status=open"})
+    assert 'name="next" value="/?status=open"' in wrong.text
+    right = anonymous.post("/login", data={"username": staff.username, "password": PASSWORD,
+                                           "csrf_token": login_token(wrong.text), "next": "/?status=open"})
+    assert right.headers["location"] == "/?status=open"
+
+
 def test_after_login_staff_return_to_the_page_they_asked_for_but_never_elsewhere(tracking_backend, anonymous):
     staff = add_staff(tracking_backend, groups=["g"])
     for asked, landed in (("/?status=open", "/?status=open"), ("//evil.example/x", "/"),
