@@ -35,6 +35,7 @@ class TrackerSettings:
     timeout: float = 10.0
     poll_interval: float = 60.0
     max_attempts: int = 4            # tries per call inside the client; the outbox retries beyond that
+    key_on_reads: bool = False       # send api_key on GETs too (servers that close Open311 reads)
 
     def api_key(self) -> str:
         value = os.environ.get(self.api_key_env, "").strip()
@@ -129,6 +130,12 @@ class _Reader:
             self.fail(self.key(name), f"must be between {low} and {high}, not {value}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.data.get(name, default)
+        if not isinstance(value, bool):
+            self.fail(self.key(name), f"must be true or false, not {value!r}")
+        return value
+
     def ids(self, name: str) -> tuple[str, ...]:
         value = self.data.get(name) or []
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -161,6 +168,7 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         timeout=t.number("timeout", 10.0, 0.1, 300),
         poll_interval=t.number("poll_interval", 60.0, 0.05, 86400),
         max_attempts=int(t.number("max_attempts", 4, 1, 20, integer=True)),
+        key_on_reads=t.flag("key_on_reads", False),
     )
     s = top.section("store")
     c = top.section("classifier")

@@ -51,6 +51,7 @@ async def open_bot(settings: Settings, tracker_transport=None) -> AsyncIterator[
     tracker = TrackerClient(settings.tracker.base_url, settings.tracker.api_key(),
                             jurisdiction_id=settings.tracker.jurisdiction_id, timeout=settings.tracker.timeout,
                             retry=RetryPolicy(max_attempts=settings.tracker.max_attempts),
+                            key_on_reads=settings.tracker.key_on_reads,
                             transport=tracker_transport)
     try:
         retrainer = Retrainer(settings.classifier.model_dir, settings.store_path, live_model)

@@ -117,11 +117,15 @@ class TrackerClient:
     def __init__(self, base_url: str, api_key: str, *, jurisdiction_id: str | None = None,
                  timeout: float = 10.0, connect_timeout: float = 3.0,
                  retry: RetryPolicy = RetryPolicy(), max_connections: int = 10,
+                 key_on_reads: bool = False,
                  transport: httpx.AsyncBaseTransport | None = None):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"tracker base_url must start with http:// or https://, got {base_url!r}")
         self._api_key = api_key
         self._jurisdiction = {"jurisdiction_id": jurisdiction_id} if jurisdiction_id else {}
+        # Open311 reads are public by the standard; a server that closes them (the reference
+        # backend's require_key_for_reads) gets the key as a query parameter too.
+        self._read_params = {**self._jurisdiction, **({"api_key": api_key} if key_on_reads else {})}
         self._retry = retry
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -149,7 +153,7 @@ class TrackerClient:
         await self._http.aclose()
 
     async def services(self) -> list[Service]:
-        data = _json_list(await self._send("GET", "/services.json", params=self._jurisdiction))
+        data = _json_list(await self._send("GET", "/services.json", params=self._read_params))
         return [_service(item) for item in data]
 
     async def create(self, service_code: str, description: str, *, address_string: str | None = None,
@@ -182,7 +186,7 @@ class TrackerClient:
     async def get(self, service_request_id: str) -> ServiceRequest:
         """GET /requests/{id}.json; TicketNotFoundError when the server does not know it."""
         response = await self._send("GET", f"/requests/{quote(service_request_id, safe='')}.json",
-                                    params=self._jurisdiction)
+                                    params=self._read_params)
         return _service_request(_first(_json_list(response), response))
 
     async def get_many(self, service_request_ids: Iterable[str]) -> list[ServiceRequest]:
@@ -190,7 +194,7 @@ class TrackerClient:
         ids = list(dict.fromkeys(service_request_ids))
         found: list[ServiceRequest] = []
         for start in range(0, len(ids), GET_MANY_CHUNK):
-            params = {"service_request_id": ",".join(ids[start:start + GET_MANY_CHUNK]), **self._jurisdiction}
+            params = {"service_request_id": ",".join(ids[start:start + GET_MANY_CHUNK]), **self._read_params}
             data = _json_list(await self._send("GET", "/requests.json", params=params))
             found.extend(_service_request(item) for item in data)
         return found
