@@ -5,9 +5,11 @@ rebuilds its connection. Intake is a list here; the real bot is in test_wechaty_
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
+import weakref
 from dataclasses import replace
 
 import pytest
@@ -91,15 +93,17 @@ async def test_each_reconnect_builds_a_fresh_sdk_object_and_leaves_nothing_behin
         await run.until(lambda: channel.connects == 1, what="the first connection")
         await run.heard(gateway, "热身")
         tasks, fds = len(asyncio.all_tasks()), len(os.listdir("/proc/self/fd"))
-        seen_sdk = {id(channel._conn.sdk)}
+        old_sdks = []
         for n in range(2, 22):
+            old_sdks.append(weakref.ref(channel._conn.sdk))
             channel._conn.end("dropped by the test")
             await run.until(lambda: channel.connects == n, 10, f"connection {n}")
-            seen_sdk.add(id(channel._conn.sdk))
+            assert old_sdks[-1]() is not channel._conn.sdk
         msg = await run.heard(gateway, "重连二十次之后")
         assert msg.sender_name == "王女士"
-        assert len(seen_sdk) == 21
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
+        gc.collect()
+        assert sum(ref() is not None for ref in old_sdks) == 0, "old SDK objects are still referenced"
         assert len(asyncio.all_tasks()) <= tasks + 2
         assert len(os.listdir("/proc/self/fd")) <= fds + 4
 
