@@ -103,6 +103,9 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(path, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the bot's store ({exc})") from exc
+        try:
             db.row_factory = aiosqlite.Row
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
@@ -110,8 +113,11 @@ class Store:
             await db.execute("PRAGMA busy_timeout=5000")
             store = cls(db, path)
             await store._migrate()
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"{path}: cannot open the bot's store ({exc})") from exc
+        except BaseException as exc:
+            await db.close()  # its thread would otherwise keep the process alive after the error
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise StoreError(f"{path}: cannot open the bot's store ({exc})") from exc
+            raise
         return store
 
     async def close(self) -> None:
