@@ -24,6 +24,7 @@ class Sender:
     def __init__(self, store, channel, retry_delay: float = 2.0):
         self.store, self.channel, self.retry_delay = store, channel, retry_delay
         self._wake = asyncio.Event()
+        self._said: set[int] = set()  # delivered, but the store could not record it yet
 
     def wake(self) -> None:
         self._wake.set()
@@ -31,12 +32,16 @@ class Sender:
     async def send_pending(self) -> int:
         sent = 0
         for row in await self.store.unsent_replies():
-            try:
-                await self.channel.send(reply_from_row(row))
-            except ChannelError as exc:
-                log.warning("reply %s not delivered yet: %s", row["id"], exc)
-                break  # keep order: later replies wait for this one
+            if row["id"] not in self._said:
+                try:
+                    await self.channel.send(reply_from_row(row))
+                except ChannelError as exc:
+                    log.warning("reply %s not delivered yet: %s", row["id"], exc)
+                    break  # keep order: later replies wait for this one
+                # A store that cannot write (disk full) must not make the bot say this again and again.
+                self._said.add(row["id"])
             await self.store.mark_sent(row["id"])
+            self._said.discard(row["id"])
             sent += 1
         return sent
 
