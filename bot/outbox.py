@@ -119,14 +119,20 @@ class Outbox:
             payload["service_code"], payload["description"], address_string=payload.get("address_string"),
             group=payload.get("group"), reporter=payload.get("reporter"), message_id=payload.get("message_id"),
             media_url=payload.get("media_url"), idempotency_key=row["idempotency_key"])
-        try:
-            request = _Request(await self.tracker.get(made.service_request_id), made.service_request_id)
-        except TrackerError:
-            request = _Request(None, made.service_request_id)  # the number is what matters; status follows
+        # A new ticket is open: the resident hears its number now, and the details (agency,
+        # deadline) are read after the answer is queued, so they never delay it.
+        request = _Request(None, made.service_request_id)
         name = self.names.get(payload["service_code"], payload["service_code"])
         text = replies.ticket_created(name, request.service_request_id, request.status, request.status_notes)
-        answers = [resident(r, text, request.service_request_id) for r in [ticket]]
-        await tickets.created(self.store, row["id"], ticket["id"], request, answers)
+        await tickets.created(self.store, row["id"], ticket["id"], request,
+                              [resident(ticket, text, request.service_request_id)])
+        self.replies_queued()
+        try:
+            found = _Request(await self.tracker.get(made.service_request_id), made.service_request_id)
+        except TrackerError as exc:
+            log.info("details of %s not read yet (%s); the status poller will", made.service_request_id, exc)
+            return
+        await tickets.status_changed(self.store, ticket["id"], found, found.status == "closed", [])
 
 
 class StatusPoller:
@@ -145,6 +151,10 @@ class StatusPoller:
             request = _Request(found)
             if row is None or (request.status, request.status_notes, request.agency_responsible) == \
                     (row["status"], row["status_notes"], row["agency"]):
+                continue
+            if (request.status, request.status_notes) == (row["status"], row["status_notes"]) and not row["agency"]:
+                # Details the bot had not read yet (agency, deadline): recorded, nothing to tell.
+                await tickets.status_changed(self.store, row["id"], request, False, [])
                 continue
             closed = request.status == "closed"
             name = self.names.get(row["category"], row["category"])

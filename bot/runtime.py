@@ -96,9 +96,14 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
             await bot.outbox.drain(10)  # input ended (a piped console): finish what it started
     finally:
         stop.set()
-        await channel.stop()
-        listener.cancel()
         # Workers finish the step they are in: each state change is one transaction, so none is half done.
         await asyncio.gather(*workers, return_exceptions=True)
-        await sender.send_pending()
+        # Say what is already decided while the channel is still up; what cannot go out in time
+        # stays queued in the store and is sent at the next start.
+        try:
+            await asyncio.wait_for(sender.send_pending(), 10)
+        except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - shutting down either way
+            log.warning("replies left queued for the next start: %r", exc)
+        await channel.stop()
+        listener.cancel()
         stopper.cancel()
