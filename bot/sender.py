@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 
 from bot.channels import ChannelError
 from bot.messages import Reply
@@ -21,8 +22,9 @@ def reply_from_row(row) -> Reply:
 
 
 class Sender:
-    def __init__(self, store, channel, retry_delay: float = 2.0):
+    def __init__(self, store, channel, retry_delay: float = 2.0, give_up_after: float = 24 * 3600):
         self.store, self.channel, self.retry_delay = store, channel, retry_delay
+        self.give_up_after = give_up_after
         self._wake = asyncio.Event()
         self._said: set[int] = set()  # delivered, but the store could not record it yet
 
@@ -31,13 +33,24 @@ class Sender:
 
     async def send_pending(self) -> int:
         sent = 0
+        blocked: set[str] = set()
         for row in await self.store.unsent_replies():
+            where = row["group_id"] or f"private:{row['to_id']}"
+            if where in blocked:
+                continue  # keep order within a chat: later replies there wait for this one
             if row["id"] not in self._said:
                 try:
                     await self.channel.send(reply_from_row(row))
                 except ChannelError as exc:
-                    log.warning("reply %s not delivered yet: %s", row["id"], exc)
-                    break  # keep order: later replies wait for this one
+                    # Only this chat waits; a room the bot was removed from must not silence the others.
+                    blocked.add(where)
+                    if _age(row["created_at"]) > self.give_up_after:
+                        log.error("reply %s to %s given up after %.0f h: %s", row["id"], where,
+                                  self.give_up_after / 3600, exc)
+                        await self.store.give_up_reply(row["id"], str(exc))
+                    else:
+                        log.warning("reply %s not delivered yet: %s", row["id"], exc)
+                    continue
                 # A store that cannot write (disk full) must not make the bot say this again and again.
                 self._said.add(row["id"])
             await self.store.mark_sent(row["id"])
@@ -47,14 +60,22 @@ class Sender:
 
     async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
         while not stop.is_set():
+            self._wake.clear()  # before the pass: a wake during it means "look again", not lost
             try:
                 sent = await self.send_pending()
             except Exception:
                 log.exception("sending replies failed")
                 sent = 0
             if not sent:
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), idle)
                 except asyncio.TimeoutError:
                     pass
+
+
+def _age(created_at: str) -> float:
+    """Seconds since a stored ISO timestamp."""
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(created_at)).total_seconds()
+    except (TypeError, ValueError):
+        return 0.0

@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.messages import IncomingMessage, Reply
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Message states: where each message is on its way; FINAL ones are never processed again.
 RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
@@ -78,6 +78,13 @@ MIGRATIONS: dict[int, str] = {
         message_key TEXT NOT NULL, ticket_id INTEGER, text TEXT NOT NULL, label TEXT NOT NULL,
         action TEXT NOT NULL, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL
     );
+    """,
+    # A reply the channel refuses for a day (the bot left the room) is given up, not retried forever.
+    2: """
+    ALTER TABLE replies ADD COLUMN failed_at TEXT;
+    ALTER TABLE replies ADD COLUMN last_error TEXT;
+    DROP INDEX replies_unsent;
+    CREATE INDEX replies_unsent ON replies(id) WHERE sent_at IS NULL AND failed_at IS NULL;
     """,
 }
 
@@ -224,8 +231,14 @@ class Store:
             for reply in replies:
                 await self._queue_reply(db, reply, message_key)
 
-    async def unsent_replies(self, limit: int = 100) -> list[aiosqlite.Row]:
-        return await self.all("SELECT * FROM replies WHERE sent_at IS NULL ORDER BY id LIMIT ?", (limit,))
+    async def unsent_replies(self, limit: int = 500) -> list[aiosqlite.Row]:
+        return await self.all("SELECT * FROM replies WHERE sent_at IS NULL AND failed_at IS NULL"
+                              " ORDER BY id LIMIT ?", (limit,))
+
+    async def give_up_reply(self, reply_id: int, error: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE replies SET failed_at = ?, last_error = ? WHERE id = ?",
+                             (now_iso(), error[:500], reply_id))
 
     async def mark_sent(self, reply_id: int) -> None:
         async with self.transaction() as db:
