@@ -22,6 +22,7 @@ from bot.store import ANSWERED, CLASSIFIED, IGNORED, RECEIVED, Store
 from classifier.corpus import NONE, load_taxonomy
 
 log = logging.getLogger(__name__)
+IMAGE_FOLLOWS_WITHIN = timedelta(minutes=10)
 
 
 class Intake:
@@ -69,7 +70,8 @@ class Intake:
                                         note="private chat")
                 return
             if msg.kind != "text":
-                await self.store.finish(msg.message_id, IGNORED, note=f"{msg.kind} message")
+                note = await self._attach_image(msg, row) if msg.kind == "image" else None
+                await self.store.finish(msg.message_id, IGNORED, note=note or f"{msg.kind} message")
                 return
             if ctx.manages(msg.group_name):
                 await self.store.finish(msg.message_id, IGNORED, note="staff message")
@@ -124,6 +126,18 @@ class Intake:
             text = replies.confirm_request(ticket_id, self.names[label], msg.sender_name, msg.text, confidence)
             return [ctx.reply(replies.awaiting_manager()), *notes, *self._ask_managers(msg, text)]
         await tickets.open_ticket(self.store, new, True, None, questions)
+
+    async def _attach_image(self, msg: IncomingMessage, row) -> str | None:
+        """A photo right after a resident's complaint belongs to that complaint's ticket."""
+        if not msg.media_url or not msg.in_group:
+            return None
+        before = await self.store.last_message_of(msg.sender_id, msg.group_name, row["id"])
+        if before is None or before["ticket_id"] is None:
+            return None
+        if msg.time - datetime.fromisoformat(before["sent_at"]) > IMAGE_FOLLOWS_WITHIN:
+            return None
+        sent = await tickets.attach_media(self.store, before["ticket_id"], msg.media_url)
+        return f"image for ticket #{before['ticket_id']}" + ("" if sent else " (kept locally: already filed)")
 
     def _ask_managers(self, msg: IncomingMessage, text: str) -> list[Reply]:
         """The question goes to the group's first grid manager in the group, else to admins privately."""

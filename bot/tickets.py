@@ -248,3 +248,23 @@ async def rate(store: Store, ticket_id: int, rating: str, payload: dict, key: st
 
 async def ignore(store: Store, key: str, note: str, replies: list[Reply] = ()) -> None:
     await store.finish(key, IGNORED, list(replies), note=note)
+
+
+async def attach_media(store: Store, ticket_id: int, url: str) -> bool:
+    """Attach an image URL to a ticket not yet sent to the backend; False if it went already.
+
+    Open311 takes media_url only when a request is created, so a ticket the backend has made
+    keeps the image in the bot's store only.
+    """
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        if row is None or row["media_url"]:
+            return False
+        await db.execute("UPDATE tickets SET media_url = ?, updated_at = ? WHERE id = ?", (url, now_iso(), ticket_id))
+        pending = await (await db.execute("SELECT id, payload FROM outbox WHERE ticket_id = ? AND kind = 'create'"
+                                          " AND done_at IS NULL AND failed_at IS NULL", (ticket_id,))).fetchall()
+        for item in pending:
+            payload = {**json.loads(item["payload"]), "media_url": url}
+            await db.execute("UPDATE outbox SET payload = ? WHERE id = ?",
+                             (json.dumps(payload, ensure_ascii=False), item["id"]))
+        return row["state"] == T_AWAITING or bool(pending)

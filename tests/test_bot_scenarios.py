@@ -217,3 +217,18 @@ async def test_private_chat_that_is_not_a_command_gets_help(settings):
     async with running_bot(settings) as chat:
         said = await chat.say("王女士", "你好", group=None)
         assert "可用指令" in said[0].text and said[0].group_name is None
+
+
+async def test_a_photo_after_a_complaint_goes_with_its_ticket(tmp_path, backend, shipped_models):
+    from bot.messages import IncomingMessage
+
+    settings = settings_for(tmp_path, backend.base_url, shipped_models[0], classifier__auto_ticket=1.0)
+    async with running_bot(settings) as chat:
+        await chat.say("王女士", LIGHT, sender_id="wxid_w")
+        photo = IncomingMessage("img-1", f"{GROUP}@chatroom", GROUP, "wxid_w", "王女士", "[图片]", kind="image",
+                                media_url="https://img.example/light.jpg")
+        assert await chat.deliver(photo) == []
+        said = await chat.say("小李", "确认 1", sender_id=MANAGER)
+        said += await chat.settle()
+        number = NUMBER.search(" ".join(r.text for r in said)).group(0)
+    assert (await backend_ticket(backend, number)).media_url == "https://img.example/light.jpg"
