@@ -154,6 +154,12 @@ def load(version_dir: Path | str) -> Model:
         pipeline = sio.load(path, trusted=list(untrusted))
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot load model ({exc})") from exc
+    # skops trusts every scikit-learn type, so a file swapped together with its card can still load:
+    # it must at least be a fitted classifier of the labels the card lists.
+    labels = sorted(str(c) for c in getattr(pipeline, "classes_", []))
+    if not callable(getattr(pipeline, "predict_proba", None)) or not labels or \
+            ("labels" in card and labels != sorted(map(str, card["labels"]))):
+        raise ModelFileError(f"{path}: not a fitted classifier of the labels its card lists")
     return Model(version=card.get("version", version_dir.name), pipeline=pipeline, card=card)
 
 
