@@ -59,8 +59,8 @@ def read_examples(path: Path | str, allowed: Iterable[str] | None = None) -> lis
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        except (ValueError, RecursionError) as exc:  # also a number past int's digit limit, deep nesting
+            raise DataError(f"{path}:{number}: not valid JSON ({getattr(exc, 'msg', exc)})") from exc
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
             raise DataError(f"{path}:{number}: needs a non-empty string 'text'")
         if row.get("label") not in allowed:
@@ -78,7 +78,7 @@ def iter_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | None, str | N
             continue
         try:
             row = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, or a number past int's digit limit
             yield number, None, f"not valid JSON ({getattr(exc, 'msg', exc)})"
             continue
         if not isinstance(row, dict):
