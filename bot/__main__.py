@@ -45,6 +45,8 @@ def transcript_message(row: dict) -> IncomingMessage:
         if not isinstance(row.get(key), (str, int)) or isinstance(row.get(key), bool) or str(row[key]) == "":
             raise ValueError(f"needs a non-empty {key!r}")
     group = row.get("group")
+    if group is not None and not isinstance(group, str):
+        raise ValueError("'group' must be a string")
     when = datetime.now(timezone.utc)
     if row.get("time"):
         try:
@@ -52,9 +54,15 @@ def transcript_message(row: dict) -> IncomingMessage:
             when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
         except ValueError:
             raise ValueError(f"'time' is not ISO 8601: {row['time']!r}") from None
-    return IncomingMessage(message_id=str(row["id"]), group_id=group or None, group_name=group or None,
-                           sender_id=str(row["sender_id"]), sender_name=str(row.get("sender_name") or row["sender_id"]),
-                           text=str(row["text"]), time=when, in_group=bool(group))
+    group = _text(group) if group else None
+    return IncomingMessage(message_id=_text(row["id"]), group_id=group, group_name=group,
+                           sender_id=_text(row["sender_id"]), sender_name=_text(row.get("sender_name") or row["sender_id"]),
+                           text=_text(row["text"]), time=when, in_group=bool(group))
+
+
+def _text(value) -> str:
+    """Text the store can keep: JSON may carry lone surrogates ("\\ud800"); each becomes U+FFFD."""
+    return str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 async def replay(settings, transcript: Path, drain_timeout: float) -> int:
