@@ -130,7 +130,7 @@ def ticket_not_found(number: str) -> str:
 # -- grid managers ---------------------------------------------------------------------------
 
 def confirm_request(local: int, category: str, reporter: str, text: str, confidence: float) -> str:
-    return (f"待确认 #{local}【{category}】{reporter}：“{excerpt(text)}”（把握 {confidence:.0%}）\n"
+    return (f"待确认 #{local}【{category}】{excerpt(reporter, 30)}：“{excerpt(text)}”（把握 {confidence:.0%}）\n"
             f"回复「确认 {local}」登记，「驳回 {local}」不登记，或「改类 {local} 类别名」改类后登记。")
 
 
