@@ -47,6 +47,7 @@ class Outbox:
         self.store, self.tracker, self.names = store, tracker, names
         self.base_delay, self.max_delay = base_delay, max_delay
         self._wake = asyncio.Event()
+        self._pass = asyncio.Lock()  # drain() and the worker must not send the same due rows at once
         self.replies_queued = lambda: None  # runtime.serve points this at the reply sender's wake()
 
     def wake(self) -> None:
@@ -59,10 +60,11 @@ class Outbox:
 
     async def run_once(self) -> int:
         """Send every due row once; returns how many were handled."""
-        rows = await tickets.due(self.store)
-        for row in rows:
-            await self._send(row)
-        return len(rows)
+        async with self._pass:
+            rows = await tickets.due(self.store)
+            for row in rows:
+                await self._send(row)
+            return len(rows)
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         while not stop.is_set():
