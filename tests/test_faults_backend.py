@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from bot.runtime import serve
 from tests.backend_fixtures import Canned
 from tests.bot_harness import GROUP, VILLAGE, running_bot, settings_for
 from tests.fault_tools import FaultyProxy, Lost, Plan, Slow, backend_requests, corpus, exactly_once, rows
@@ -188,3 +189,35 @@ async def test_a_long_outage_then_every_kind_of_failure_still_delivers_every_tic
     for key, number in numbers.items():
         told = [r for r in chat.channel.sent if r.in_reply_to == key and number in r.text]
         assert len(told) == 1, (key, number, [r.text for r in chat.channel.sent if r.in_reply_to == key])
+
+
+class Once:
+    """A channel whose input ends right after it handed over `messages` (a piped console, a replay)."""
+
+    def __init__(self, messages):
+        self.messages, self.sent = messages, []
+
+    async def run(self, on_message) -> None:
+        for msg in self.messages:
+            await on_message(msg)
+
+    async def send(self, reply) -> None:
+        self.sent.append(reply)
+
+    async def stop(self) -> None:
+        return None
+
+
+async def test_input_that_ends_while_the_outbox_is_sending_gets_each_answer_once(tmp_path, backend, shipped_models):
+    # When the input ends, serve() drains the outbox while its worker may be mid-send on the same rows.
+    slow = lambda number, line: Slow(0.3) if line == "POST /requests.json" else None  # noqa: E731
+    async with FaultyProxy(backend.port, slow) as proxy:
+        settings = settings_for(tmp_path, proxy.base_url, shipped_models[0])
+        async with running_bot(settings) as chat:
+            messages = [chat.message(f"居民{n}", text, message_id=f"end-{n}") for n, text in enumerate(COMPLAINTS)]
+            channel = Once(messages)
+            await serve(chat.bot, channel)
+    for n in range(len(COMPLAINTS)):
+        numbers = [r.text for r in channel.sent if r.in_reply_to == f"end-{n}" and NUMBER.search(r.text)]
+        assert len(numbers) == 1, numbers
+    exactly_once(settings.store_path, backend.db_path, {f"end-{n}" for n in range(len(COMPLAINTS))})
