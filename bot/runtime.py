@@ -101,7 +101,7 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
         # Say what is already decided while the channel is still up; what cannot go out in time
         # stays queued in the store and is sent at the next start.
         try:
-            await asyncio.wait_for(sender.send_pending(), 10)
+            await asyncio.wait_for(sender.send_pending(), 2)
         except (asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - shutting down either way
             log.warning("replies left queued for the next start: %r", exc)
         await channel.stop()
