@@ -116,6 +116,10 @@ def small_disk(tmp_path):
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
     yield where
+    for bot in ConsoleBot.started:  # a failed test may leave one running on the disk
+        if bot.proc.returncode is None:
+            bot.proc.kill()
+    ConsoleBot.started.clear()
     subprocess.run(["mount", "-o", "remount,rw", str(where)], capture_output=True)
     if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
@@ -140,6 +144,8 @@ def fill(directory: Path) -> Path:
 class ConsoleBot:
     """`python -m bot run` on the console channel, typed into through a pipe."""
 
+    started: list["ConsoleBot"] = []
+
     def __init__(self, config: Path):
         self.config = config
         self.proc: asyncio.subprocess.Process | None = None
@@ -149,6 +155,7 @@ class ConsoleBot:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", "--config", str(self.config), cwd=ROOT, stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        ConsoleBot.started.append(self)
         return self
 
     async def say(self, text: str, expect: re.Pattern, timeout: float = 60) -> str:

@@ -85,7 +85,11 @@ def test_replay_killed_at_random_points_finishes_every_message_exactly_once(tmp_
         else:
             deadline = time.monotonic() + point
             ready = lambda: time.monotonic() >= deadline  # noqa: E731
-        killed = kill_when(proc, ready, rng.uniform(0, 0.03))
+        try:
+            killed = kill_when(proc, ready, rng.uniform(0, 0.03))
+        finally:
+            if proc.poll() is None:  # kill_when gave up on it
+                proc.kill()
         if not killed:
             assert proc.returncode == 0, f"run {run} ended with {proc.returncode}"
         kills += killed
