@@ -64,6 +64,13 @@ def kill_when(proc: subprocess.Popen, ready, jitter: float, timeout: float = 120
     return True
 
 
+def unfinished(db: Path) -> int:
+    """Work a kill left half done: messages short of their end, tickets not sent, replies not said."""
+    return rows(db, "SELECT (SELECT count(*) FROM messages WHERE state NOT IN ('ignored', 'answered', 'awaiting'))"
+                    " + (SELECT count(*) FROM outbox WHERE done_at IS NULL AND failed_at IS NULL)"
+                    " + (SELECT count(*) FROM replies WHERE sent_at IS NULL)")[0][0]
+
+
 def test_replay_killed_at_random_points_finishes_every_message_exactly_once(tmp_path, backend, shipped_models):
     history = transcript(MESSAGES, groups=5, seed=SEED)
     history_file = write_jsonl(tmp_path / "history.jsonl", history)
@@ -72,19 +79,23 @@ def test_replay_killed_at_random_points_finishes_every_message_exactly_once(tmp_
     db = tmp_path / "bot.db"
     expected = monitored_ids(history)
     rng = random.Random(SEED)
-    plan = [("count", n) for n in sorted(rng.sample(range(1, len(expected)), COUNT_KILLS))]
-    for _ in range(TIME_KILLS):  # at random places between the rising count kills
-        plan.insert(rng.randrange(len(plan) + 1), ("time", rng.uniform(1.0, 8.0)))
-    outputs, kills = [], 0
+    # Count kills land while new messages go in, at random points spread over the whole history
+    # (never at or before what is already stored). Time kills land in start-up: imports, model
+    # load, migration, resume, re-reading the history.
+    plan = [("count", n) for n in sorted(rng.sample(range(10, len(expected) - 10), COUNT_KILLS))]
+    for _ in range(TIME_KILLS):
+        plan.insert(rng.randrange(len(plan) + 1), ("time", rng.uniform(0.2, 1.5)))
+    outputs, kills, half_done = [], 0, 0
     for run, (kind, point) in enumerate(plan):
         out = tmp_path / f"run-{run:02d}.jsonl"
         outputs.append(out)
-        proc = start(config, history_file, out)
         if kind == "count":
-            ready = lambda: stored(db) >= point  # noqa: E731
+            target = max(point, stored(db) + 3)
+            ready = lambda: stored(db) >= target  # noqa: E731
         else:
             deadline = time.monotonic() + point
             ready = lambda: time.monotonic() >= deadline  # noqa: E731
+        proc = start(config, history_file, out)
         try:
             killed = kill_when(proc, ready, rng.uniform(0, 0.03))
         finally:
@@ -93,7 +104,9 @@ def test_replay_killed_at_random_points_finishes_every_message_exactly_once(tmp_
         if not killed:
             assert proc.returncode == 0, f"run {run} ended with {proc.returncode}"
         kills += killed
-    assert kills >= 20
+        half_done += killed and unfinished(db) > 0
+    assert kills >= 20 and half_done >= 5, (kills, half_done)
+    assert stored(db) < len(expected)  # the last kill still came before the end of the history
     out = tmp_path / "run-final.jsonl"
     outputs.append(out)
     final = start(config, history_file, out)
@@ -117,4 +130,3 @@ def test_replay_killed_at_random_points_finishes_every_message_exactly_once(tmp_
     assert set(queued) <= set(said), f"never said: {list(set(queued) - set(said))[:3]}"
     repeats = sum(n - queued[key] for key, n in said.items() if n > queued[key])
     assert repeats <= kills
-
