@@ -41,7 +41,7 @@ def _machine() -> str:
 
 
 def main() -> int:
-    from bench.classifier_bench import table
+    from bench import table
 
     parts = [f"# gridbot benchmarks\n\n- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
              f"- commit: {_commit()}\n- machine: {_machine()}\n"]

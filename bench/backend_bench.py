@@ -165,11 +165,7 @@ def run() -> list[dict]:
     ]
 
 
-def markdown(rows: list[dict]) -> str:
-    lines = ["| benchmark | value | unit | note |", "|---|---:|---|---|"]
-    lines += [f"| {r['name']} | {r['value']} | {r['unit']} | {r['note']} |" for r in rows]
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
-    print(markdown(run()))
+    from bench import table
+
+    print(table(run()))

@@ -102,11 +102,7 @@ def run(models: Path = ROOT / "models") -> list[dict]:
     ]
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| benchmark | value | unit | note |", "|---|---:|---|---|"]
-    lines += [f"| {r['name']} | {r['value']} | {r['unit']} | {r['note']} |" for r in rows]
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
+    from bench import table
+
     print(table(run()))

@@ -132,6 +132,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    from bench.classifier_bench import table
+    from bench import table
 
     print(table(run()))

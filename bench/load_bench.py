@@ -171,7 +171,7 @@ def _child(messages: int, groups: int) -> None:
 
 
 def main() -> None:
-    from bench.classifier_bench import table
+    from bench import table
 
     p = argparse.ArgumentParser(prog="python -m bench.load_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=MESSAGES)

@@ -117,7 +117,7 @@ def run() -> list[dict]:
 
 
 def main() -> int:
-    from bench.classifier_bench import table
+    from bench import table
 
     rows = run()
     print(table(rows))

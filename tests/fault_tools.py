@@ -27,7 +27,7 @@ import yaml
 
 from bot import config
 from classifier.corpus import TRAIN
-from tests.backend_fixtures import Canned
+from tests.backend_fixtures import Canned, _read_request
 
 # Where a message may rest: the pipeline is done with it (awaiting waits for a person, not the bot).
 END_STATES = {"ignored", "answered", "awaiting"}
@@ -304,11 +304,3 @@ def _name(fault: Fault) -> str:
     return type(fault).__name__.lower()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
-    body = await reader.readexactly(int(length.group(1))) if length else b""
-    return head + body
