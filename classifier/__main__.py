@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from classifier import registry
-from classifier.corpus import EVAL, TRAIN, DataError, load_taxonomy, read_examples
+from classifier.corpus import EVAL, REAL_CHECK, TRAIN_FILES, DataError, load_taxonomy, read_examples, read_training
 from classifier.pipeline import CANDIDATES, DEFAULT
 
 MODELS = Path("models")
@@ -137,7 +137,9 @@ def cmd_list(args) -> int:
 def cmd_compare(args) -> int:
     from classifier.compare import compare_candidates
 
-    print(compare_candidates(args.candidates or list(CANDIDATES), Path(args.data), Path(args.eval)))
+    check = args.check if args.check and args.check.exists() else None
+    print(compare_candidates(args.candidates or list(CANDIDATES), args.data, args.eval, check,
+                             args.ignore_below, args.auto_ticket))
     return 0
 
 
@@ -147,7 +149,7 @@ def cmd_stats(args) -> int:
     from classifier.text import normalize
 
     names = load_taxonomy()
-    splits = {"train": read_examples(args.data), "eval": read_examples(args.eval)}
+    splits = {"train": read_training(args.data), "eval": read_examples(args.eval)}
     counts = {k: Counter(e.label for e in v) for k, v in splits.items()}
     print("| label | name | train | eval |\n|---|---|---:|---:|")
     for label in ["none", *names]:
@@ -188,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a new version, evaluate it, promote it if not worse")
-    t.add_argument("--data", type=Path, nargs="+", default=[TRAIN], help="training JSON Lines file(s)")
+    t.add_argument("--data", type=Path, nargs="+", default=list(TRAIN_FILES),
+                   help="training JSON Lines file(s) (default: train.jsonl, voices.jsonl, real/train.jsonl)")
     t.add_argument("--eval", type=Path, default=EVAL, help="the fixed evaluation split")
     t.add_argument("--out", type=Path, default=MODELS, help="models directory (default: models)")
     t.add_argument("--candidate", default=DEFAULT, choices=list(CANDIDATES), help="pipeline recipe")
@@ -223,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(run=func)
 
     st = sub.add_parser("stats", help="lines per label in both splits, and their overlap (should be 0)")
-    st.add_argument("--data", type=Path, default=TRAIN)
+    st.add_argument("--data", type=Path, nargs="+", default=list(TRAIN_FILES))
     st.add_argument("--eval", type=Path, default=EVAL)
     st.set_defaults(run=cmd_stats)
 
@@ -240,8 +243,11 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="train every candidate and print the comparison table")
     c.add_argument("candidates", nargs="*", help="candidate names (default: all)")
-    c.add_argument("--data", default=str(TRAIN))
-    c.add_argument("--eval", default=str(EVAL))
+    c.add_argument("--data", type=Path, nargs="+", default=list(TRAIN_FILES))
+    c.add_argument("--eval", type=Path, default=EVAL)
+    c.add_argument("--check", type=Path, default=REAL_CHECK, help="the real-text check (development set)")
+    c.add_argument("--ignore-below", type=float, default=0.45)
+    c.add_argument("--auto-ticket", type=float, default=0.80)
     c.set_defaults(run=cmd_compare)
     return p
 

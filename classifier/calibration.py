@@ -16,6 +16,13 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 
 
+def _two_columns(margins: np.ndarray) -> np.ndarray:
+    """A binary SVM's single margin (for classes_[1]) as two columns, so one softmax fits both cases."""
+    if margins.ndim == 1:
+        return np.column_stack([np.zeros_like(margins), margins])
+    return margins
+
+
 class SoftmaxCalibratedSVC(ClassifierMixin, BaseEstimator):
     def __init__(self, C: float = 0.5, cv: int = 5, class_weight="balanced", random_state: int = 0):
         self.C = C
@@ -30,7 +37,7 @@ class SoftmaxCalibratedSVC(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-        margins = cross_val_predict(self._svc(), X, y, cv=folds, method="decision_function")
+        margins = _two_columns(cross_val_predict(self._svc(), X, y, cv=folds, method="decision_function"))
         target = np.searchsorted(self.classes_, y)
 
         def log_loss(scale: float) -> float:
@@ -41,10 +48,54 @@ class SoftmaxCalibratedSVC(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X):
-        return self.svc_.decision_function(X)
+        return _two_columns(self.svc_.decision_function(X))
 
     def predict_proba(self, X):
         return softmax(self.decision_function(X) * self.scale_, axis=1)
 
     def predict(self, X):
         return self.classes_[self.decision_function(X).argmax(axis=1)]
+
+
+class TwoStageClassifier(ClassifierMixin, BaseEstimator):
+    """First "is this a complaint at all?", then "which category?", each a calibrated SVM.
+
+    The detector is trained on every example (complaint vs `none`); the categorizer only on
+    complaints, so the mass of real non-complaints in training shapes the first decision and
+    cannot blur the categories. The probability of category k is P(complaint) * P(k | complaint),
+    and `none` gets 1 - P(complaint): a label's confidence is the chance that it is that
+    complaint, and it can only be high when both stages are sure.
+    """
+
+    def __init__(self, none_label: str = "none", C_detect: float = 0.5, C_category: float = 0.5,
+                 cv: int = 5, random_state: int = 0):
+        self.none_label = none_label
+        self.C_detect = C_detect
+        self.C_category = C_category
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        y = np.asarray(y).astype(str)
+        self.classes_ = np.unique(y)
+        is_complaint = y != self.none_label
+        self.detector_ = SoftmaxCalibratedSVC(C=self.C_detect, cv=self.cv,
+                                              random_state=self.random_state)
+        self.detector_.fit(X, np.where(is_complaint, "complaint", self.none_label))
+        self.categorizer_ = SoftmaxCalibratedSVC(C=self.C_category, cv=self.cv,
+                                                 random_state=self.random_state)
+        self.categorizer_.fit(X[is_complaint], y[is_complaint])
+        return self
+
+    def predict_proba(self, X):
+        detected = self.detector_.predict_proba(X)
+        p_complaint = detected[:, list(self.detector_.classes_).index("complaint")]
+        categories = self.categorizer_.predict_proba(X)
+        out = np.zeros((detected.shape[0], len(self.classes_)))
+        out[:, list(self.classes_).index(self.none_label)] = 1.0 - p_complaint
+        columns = np.searchsorted(self.classes_, self.categorizer_.classes_)
+        out[:, columns] = categories * p_complaint[:, None]
+        return out
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]

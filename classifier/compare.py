@@ -1,5 +1,8 @@
-"""Compare pipeline candidates: selection by cross-validation on the training split only;
-evaluation-split figures are reported alongside, never used to choose."""
+"""Compare pipeline candidates on the training data (cross-validation) and on the real-text check.
+
+The real-text check is the development set that decides between recipes; the fixed evaluation
+split is reported alongside as the floor a recipe must not lose, never used to choose.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +13,30 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from classifier.corpus import read_examples
+from classifier.corpus import read_examples, read_training
 from classifier.evaluate import metrics
 from classifier.pipeline import SEED, build
 from classifier.train import score, without_eval_texts
 
 
-def _fit_predict(name: str, train_texts, train_labels, test_texts):
+def _predict(pipe, texts):
+    """(labels, confidences, seconds) of a fitted pipeline."""
+    started = time.perf_counter()
+    proba = pipe.predict_proba(texts)
+    seconds = time.perf_counter() - started
+    best = proba.argmax(axis=1)
+    return [str(pipe.classes_[i]) for i in best], proba[np.arange(len(best)), best], seconds
+
+
+def _fit_predict(name: str, train_texts, train_labels, test_texts, pipe_out: list | None = None):
     pipe = build(name)
     started = time.perf_counter()
     pipe.fit(train_texts, train_labels)
     fit_s = time.perf_counter() - started
-    started = time.perf_counter()
-    proba = pipe.predict_proba(test_texts)
-    predict_s = time.perf_counter() - started
-    classes = pipe.classes_
-    best = proba.argmax(axis=1)
-    return [str(classes[i]) for i in best], proba[np.arange(len(best)), best], fit_s, predict_s, list(classes)
+    labels, conf, predict_s = _predict(pipe, test_texts)
+    if pipe_out is not None:
+        pipe_out.append(pipe)
+    return labels, conf, fit_s, predict_s, list(pipe.classes_)
 
 
 def cross_validate(name: str, texts: list[str], y: list[str], folds: int = 3) -> tuple[float, float]:
@@ -42,18 +52,32 @@ def cross_validate(name: str, texts: list[str], y: list[str], folds: int = 3) ->
     return float(np.mean(scores)), float(np.mean(eces))
 
 
-def compare_candidates(names: Sequence[str], train_path: Path, eval_path: Path) -> str:
+def compare_candidates(names: Sequence[str], train_paths: Sequence[Path], eval_path: Path,
+                       check_path: Path | None = None, ignore_below: float = 0.45,
+                       auto_ticket: float = 0.80) -> str:
+    from classifier.realcheck import figures, read_check
+
     eval_set = read_examples(eval_path)
-    train_set, _ = without_eval_texts(read_examples(train_path), eval_set)
+    check = read_check(check_path) if check_path else []
+    train_set, _ = without_eval_texts(read_training(train_paths), eval_set)
     texts, y = [e.text for e in train_set], [e.label for e in train_set]
     eval_texts, eval_y = [e.text for e in eval_set], [e.label for e in eval_set]
     rows = ["| candidate | CV score (train, 3-fold) | CV ECE | eval detection F1 | eval category macro-F1 "
-            "| eval ECE | fit s | eval msgs/s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| eval ECE | real: non-complaints flagged | real: flagged at auto_ticket | real: complaints detected "
+            "| real: right category | fit s | eval msgs/s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         cv, cv_ece = cross_validate(name, texts, y)
-        pred, conf, fit_s, predict_s, classes = _fit_predict(name, texts, y, eval_texts)
+        fitted: list = []
+        pred, conf, fit_s, predict_s, classes = _fit_predict(name, texts, y, eval_texts, fitted)
         m = metrics(eval_y, pred, conf, classes)
+        real = {"flagged": None, "flagged_auto": None, "detected": None, "right_category": None}
+        if check:
+            cpred, cconf, _ = _predict(fitted[0], [c.text for c in check])
+            real = figures([c.label for c in check], cpred, cconf, ignore_below, auto_ticket)
+        pct = ["-" if real[k] is None else f"{100 * real[k]:.2f}%"
+               for k in ("flagged", "flagged_auto", "detected", "right_category")]
         rows.append(f"| {name} | {cv:.4f} | {cv_ece:.4f} | {m['detection']['f1']:.4f} | {m['category_macro_f1']:.4f} "
-                    f"| {m['ece']:.4f} | {fit_s:.1f} | {len(eval_texts) / predict_s:,.0f} |")
+                    f"| {m['ece']:.4f} | {' | '.join(pct)} | {fit_s:.1f} | {len(eval_texts) / predict_s:,.0f} |")
         print(rows[-1], flush=True)
     return "\n".join(rows)

@@ -16,6 +16,13 @@ TAXONOMY = ROOT / "taxonomy.yaml"
 DATA = Path(__file__).parent / "data"
 TRAIN = DATA / "train.jsonl"
 EVAL = DATA / "eval.jsonl"
+# Team-written lines in the registers the first corpus lacked (see data/README.md).
+VOICES = DATA / "voices.jsonl"
+# Real text, rebuilt by `python -m classifier build-real` (classifier/realdata.py).
+REAL_TRAIN = DATA / "real" / "train.jsonl"
+REAL_CHECK = DATA / "real" / "check.jsonl"
+# Everything `train` learns from by default; the evaluation split and the real check never.
+TRAIN_FILES = (TRAIN, VOICES, REAL_TRAIN)
 NONE = "none"
 
 
@@ -94,3 +101,39 @@ def data_hash(examples: Iterable[Example]) -> str:
         digest.update(json.dumps([ex.text, ex.label], ensure_ascii=False).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def read_training(paths: Iterable[Path | str] = TRAIN_FILES) -> list[Example]:
+    return [ex for path in paths for ex in read_examples(path)]
+
+
+def char_bigrams(text: str) -> set[str]:
+    from classifier.text import normalize
+
+    norm = normalize(text)
+    return {norm[i:i + 2] for i in range(len(norm) - 1)}
+
+
+def near_duplicates(candidates: Iterable[str], held_out: Iterable[str], threshold: float = 0.8) -> set[int]:
+    """Indexes of candidates sharing at least `threshold` of their character bigrams with a held-out text.
+
+    The check that keeps training text away from the evaluation split: an exact or
+    near copy (a place name or a particle changed) would measure memory, not reading.
+    """
+    index: dict[str, list[int]] = {}
+    held = [char_bigrams(t) for t in held_out]
+    for i, grams in enumerate(held):
+        for g in grams:
+            index.setdefault(g, []).append(i)
+    found = set()
+    for n, text in enumerate(candidates):
+        grams = char_bigrams(text)
+        if not grams:
+            continue
+        shared: dict[int, int] = {}
+        for g in grams:
+            for i in index.get(g, ()):
+                shared[i] = shared.get(i, 0) + 1
+        if any(count >= threshold * len(grams) for count in shared.values()):
+            found.add(n)
+    return found

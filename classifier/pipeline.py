@@ -144,7 +144,7 @@ CANDIDATES: dict[str, Callable[[], Pipeline]] = {
     "word+char-sgd-cal": word_char_sgd_calibrated,
     "word+char-svc-softmax": word_char_svc_softmax,
 }
-DEFAULT = "word+char-svc-softmax"
+DEFAULT = "word+char-svc-softmax"  # replaced below once every candidate is registered
 
 
 def build(name: str = DEFAULT) -> Pipeline:
@@ -152,3 +152,30 @@ def build(name: str = DEFAULT) -> Pipeline:
         return CANDIDATES[name]()
     except KeyError:
         raise ValueError(f"unknown candidate {name!r}; choose one of {', '.join(CANDIDATES)}") from None
+
+
+def word_char_two_stage() -> Pipeline:
+    """Word + character n-grams; a calibrated complaint detector, then a calibrated categorizer."""
+    from classifier.calibration import TwoStageClassifier
+
+    return Pipeline([("features", word_and_char()), ("model", TwoStageClassifier(random_state=SEED))])
+
+
+CANDIDATES["word+char-two-stage"] = word_char_two_stage
+
+
+def word_char_cues() -> FeatureUnion:
+    from classifier.cues import GrievanceCues
+
+    return FeatureUnion([("words", word_features()), ("chars", char_features()), ("cues", GrievanceCues())])
+
+
+def word_char_cues_two_stage() -> Pipeline:
+    """Two stages over word + character n-grams plus the grievance cues of classifier/cues.py."""
+    from classifier.calibration import TwoStageClassifier
+
+    return Pipeline([("features", word_char_cues()), ("model", TwoStageClassifier(random_state=SEED))])
+
+
+CANDIDATES["word+char+cues-two-stage"] = word_char_cues_two_stage
+DEFAULT = "word+char+cues-two-stage"

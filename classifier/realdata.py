@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from classifier.corpus import DATA, NONE
+from classifier.corpus import DATA, NONE, REAL_CHECK, REAL_TRAIN
 from classifier.text import normalize
 
 REAL = DATA / "real"
-REAL_TRAIN = REAL / "train.jsonl"
-REAL_CHECK = REAL / "check.jsonl"
 CHECK_PERCENT = 20          # of a split source, the share kept out of training for the check
 PER_CATEGORY_CAP = 1500     # most training lines a category takes from one complaint source
 MIN_CHARS, MAX_CHARS = 4, 200

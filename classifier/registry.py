@@ -28,6 +28,8 @@ TRUSTED_TYPES = frozenset({
     "classifier.pipeline.normalize_chars",
     "classifier.pipeline.CompactTfidfVectorizer",
     "classifier.calibration.SoftmaxCalibratedSVC",
+    "classifier.calibration.TwoStageClassifier",
+    "classifier.cues.GrievanceCues",
     "builtins.dict",
     "builtins.list",
     "builtins.tuple",
