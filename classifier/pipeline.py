@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
-from classifier.calibration import SoftmaxCalibratedSVC
+from classifier.calibration import SoftmaxCalibratedSVC, TwoStageClassifier
+from classifier.cues import GrievanceCues
 from classifier.text import char_text, normalize, tokenize
 
 SEED = 20261125
@@ -136,6 +137,20 @@ def word_char_svc_softmax() -> Pipeline:
     return Pipeline([("features", word_and_char()), ("model", model)])
 
 
+def word_char_two_stage() -> Pipeline:
+    """Word + character n-grams; a calibrated complaint detector, then a calibrated categorizer."""
+    return Pipeline([("features", word_and_char()), ("model", TwoStageClassifier(random_state=SEED))])
+
+
+def word_char_cues() -> FeatureUnion:
+    return FeatureUnion([("words", word_features()), ("chars", char_features()), ("cues", GrievanceCues())])
+
+
+def word_char_cues_two_stage() -> Pipeline:
+    """Two stages over word + character n-grams plus the grievance cues of classifier/cues.py."""
+    return Pipeline([("features", word_char_cues()), ("model", TwoStageClassifier(random_state=SEED))])
+
+
 CANDIDATES: dict[str, Callable[[], Pipeline]] = {
     "word-lr": word_lr,
     "word+char-lr": word_char_lr,
@@ -143,8 +158,10 @@ CANDIDATES: dict[str, Callable[[], Pipeline]] = {
     "word+char-svc-cal": word_char_svc_calibrated,
     "word+char-sgd-cal": word_char_sgd_calibrated,
     "word+char-svc-softmax": word_char_svc_softmax,
+    "word+char-two-stage": word_char_two_stage,
+    "word+char+cues-two-stage": word_char_cues_two_stage,
 }
-DEFAULT = "word+char-svc-softmax"  # replaced below once every candidate is registered
+DEFAULT = "word+char+cues-two-stage"
 
 
 def build(name: str = DEFAULT) -> Pipeline:
@@ -152,30 +169,3 @@ def build(name: str = DEFAULT) -> Pipeline:
         return CANDIDATES[name]()
     except KeyError:
         raise ValueError(f"unknown candidate {name!r}; choose one of {', '.join(CANDIDATES)}") from None
-
-
-def word_char_two_stage() -> Pipeline:
-    """Word + character n-grams; a calibrated complaint detector, then a calibrated categorizer."""
-    from classifier.calibration import TwoStageClassifier
-
-    return Pipeline([("features", word_and_char()), ("model", TwoStageClassifier(random_state=SEED))])
-
-
-CANDIDATES["word+char-two-stage"] = word_char_two_stage
-
-
-def word_char_cues() -> FeatureUnion:
-    from classifier.cues import GrievanceCues
-
-    return FeatureUnion([("words", word_features()), ("chars", char_features()), ("cues", GrievanceCues())])
-
-
-def word_char_cues_two_stage() -> Pipeline:
-    """Two stages over word + character n-grams plus the grievance cues of classifier/cues.py."""
-    from classifier.calibration import TwoStageClassifier
-
-    return Pipeline([("features", word_char_cues()), ("model", TwoStageClassifier(random_state=SEED))])
-
-
-CANDIDATES["word+char+cues-two-stage"] = word_char_cues_two_stage
-DEFAULT = "word+char+cues-two-stage"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.corpus import EVAL, TRAIN, read_examples
+from classifier.corpus import EVAL, TRAIN, read_examples, read_training
 
 
 def _sample(path: Path, per_label: int, seed: int) -> list[dict]:
@@ -44,7 +44,7 @@ def shipped_models(tmp_path_factory):
     from classifier.train import train
 
     out = tmp_path_factory.mktemp("shipped-models")
-    result = train(read_examples(TRAIN), read_examples(EVAL), out)
+    result = train(read_training(), read_examples(EVAL), out)
     registry.promote(out, result.version_dir.name)
     return out, result
 
