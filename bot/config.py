@@ -47,8 +47,8 @@ class TrackerSettings:
 @dataclass(frozen=True)
 class ClassifierSettings:
     model_dir: Path
-    ignore_below: float = 0.45
-    auto_ticket: float = 0.80
+    ignore_below: float = 0.40
+    auto_ticket: float = 0.85
     reload_interval: float = 10.0
 
 
@@ -174,8 +174,8 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
     c = top.section("classifier")
     classifier = ClassifierSettings(
         model_dir=base / c.text("model_dir", "models"),
-        ignore_below=c.number("ignore_below", 0.45, 0.0, 1.0),
-        auto_ticket=c.number("auto_ticket", 0.80, 0.0, 1.0),
+        ignore_below=c.number("ignore_below", ClassifierSettings.ignore_below, 0.0, 1.0),
+        auto_ticket=c.number("auto_ticket", ClassifierSettings.auto_ticket, 0.0, 1.0),
         reload_interval=c.number("reload_interval", 10.0, 0.0, 86400),
     )
     if classifier.ignore_below > classifier.auto_ticket:

@@ -12,6 +12,8 @@ from classifier.corpus import EVAL, REAL_CHECK, TRAIN_FILES, DataError, load_tax
 from classifier.pipeline import CANDIDATES, DEFAULT
 
 MODELS = Path("models")
+# The operating point of the shipped config.yaml (classifier.ignore_below / auto_ticket).
+IGNORE_BELOW, AUTO_TICKET = 0.40, 0.85
 
 
 def _progress(console):
@@ -61,7 +63,9 @@ def _load(model_arg: Path) -> registry.Model:
 
 
 def cmd_evaluate(args) -> int:
-    from classifier.evaluate import evaluate_model, summary_table, threshold_table, write_report
+    from classifier.evaluate import (evaluate_model, reliability_table, summary_table, threshold_table,
+                                     write_report)
+    from classifier.realcheck import CheckLine, check_model, check_table, read_check, side_by_side
 
     model = _load(args.model)
     examples = read_examples(args.data)
@@ -74,9 +78,24 @@ def cmd_evaluate(args) -> int:
              f"{policy['auto_ticket']} auto tickets (label correct for "
              f"{(policy['auto_ticket_correct'] or 0):.3f}), {policy['ask_manager']} sent to a grid manager, "
              f"{policy['complaints_missed']} of {policy['complaints']} complaints not raised.\n")
+    fixed = check_model(model, [CheckLine(e.text, e.label, "fixed split") for e in examples],
+                        args.ignore_below, args.auto_ticket)
+    checks = [path for path in args.check if path.exists()]
+    if checks:
+        lines = [line for path in checks for line in read_check(path)]
+        real = check_model(model, lines, args.ignore_below, args.auto_ticket)
+        comparison = side_by_side(m, fixed, real)
+        extra += (f"\n## Fixed split and real-text check side by side\n\n{comparison}\n\n"
+                  f"## Real-text check by source ({', '.join(map(str, checks))})\n\n{check_table(real)}\n\n"
+                  f"Reliability on the real-text check:\n\n{reliability_table(real)}\n")
     out = args.report or Path("reports") / model.version
     report = write_report(m, out, f"Model {model.version} on {args.data}", names, extra)
     print(summary_table(m, names))
+    if checks:
+        print(f"\nAt ignore_below={args.ignore_below}, auto_ticket={args.auto_ticket}:\n\n{comparison}"
+              f"\n\n{check_table(real)}")
+    else:
+        print(f"\nno real-text check found at {', '.join(map(str, args.check))}", file=sys.stderr)
     print(f"\nreport: {report}\nconfusion matrix: {out / 'confusion.png'}")
     return 0
 
@@ -205,8 +224,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model", type=Path, default=MODELS, help="a version directory or the models directory")
     e.add_argument("--data", type=Path, default=EVAL, help="labelled JSON Lines (default: evaluation split)")
     e.add_argument("--report", type=Path, help="report directory (default: reports/<version>)")
-    e.add_argument("--ignore-below", type=float, default=0.45)
-    e.add_argument("--auto-ticket", type=float, default=0.80)
+    e.add_argument("--check", type=Path, nargs="*", default=[REAL_CHECK],
+                   help="real-text check file(s) with a 'source' per line (default: data/real/check.jsonl)")
+    e.add_argument("--ignore-below", type=float, default=IGNORE_BELOW)
+    e.add_argument("--auto-ticket", type=float, default=AUTO_TICKET)
     e.set_defaults(run=cmd_evaluate)
 
     r = sub.add_parser("predict", help="add label and confidence to each JSON line")
@@ -246,8 +267,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--data", type=Path, nargs="+", default=list(TRAIN_FILES))
     c.add_argument("--eval", type=Path, default=EVAL)
     c.add_argument("--check", type=Path, default=REAL_CHECK, help="the real-text check (development set)")
-    c.add_argument("--ignore-below", type=float, default=0.45)
-    c.add_argument("--auto-ticket", type=float, default=0.80)
+    c.add_argument("--ignore-below", type=float, default=IGNORE_BELOW)
+    c.add_argument("--auto-ticket", type=float, default=AUTO_TICKET)
     c.set_defaults(run=cmd_compare)
     return p
 

@@ -44,11 +44,18 @@ class SoftmaxCalibratedSVC(ClassifierMixin, BaseEstimator):
             return -log_softmax(margins * scale, axis=1)[np.arange(len(y)), target].mean()
 
         self.scale_ = float(minimize_scalar(log_loss, bounds=(0.01, 100.0), method="bounded").x)
-        self.svc_ = self._svc().fit(X, y)
+        svc = self._svc().fit(X, y)
+        # Only the weights are kept, in float32: the saved file is half the size and loads twice
+        # as fast, and margins change in the 7th digit.
+        self.coef_ = np.ascontiguousarray(svc.coef_, dtype=np.float32)
+        self.intercept_ = np.asarray(svc.intercept_, dtype=np.float32)
         return self
 
     def decision_function(self, X):
-        return _two_columns(self.svc_.decision_function(X))
+        if not hasattr(self, "coef_"):  # a model saved before the weights were kept on their own
+            return _two_columns(self.svc_.decision_function(X))
+        margins = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        return _two_columns(margins[:, 0] if margins.shape[1] == 1 else margins)
 
     def predict_proba(self, X):
         return softmax(self.decision_function(X) * self.scale_, axis=1)

@@ -56,8 +56,9 @@ def normalize_chars(text: str) -> str:
     return char_text(normalize(text))
 
 
-def word_features() -> TfidfVectorizer:
+def word_features(max_features: int | None = None) -> TfidfVectorizer:
     return CompactTfidfVectorizer(
+        max_features=max_features,
         preprocessor=normalize,
         tokenizer=tokenize,
         token_pattern=None,
@@ -68,7 +69,7 @@ def word_features() -> TfidfVectorizer:
     )
 
 
-def char_features() -> TfidfVectorizer:
+def char_features(max_features: int = 200_000) -> TfidfVectorizer:
     return CompactTfidfVectorizer(
         preprocessor=normalize_chars,
         analyzer="char",
@@ -76,7 +77,7 @@ def char_features() -> TfidfVectorizer:
         ngram_range=(1, 3),
         sublinear_tf=True,
         min_df=2,
-        max_features=200_000,
+        max_features=max_features,
     )
 
 
@@ -143,7 +144,11 @@ def word_char_two_stage() -> Pipeline:
 
 
 def word_char_cues() -> FeatureUnion:
-    return FeatureUnion([("words", word_features()), ("chars", char_features()), ("cues", GrievanceCues())])
+    # The 60,000 most frequent word n-grams and 100,000 character n-grams: the real-text check and
+    # the fixed split score the same as with all of them (111,710 + 200,000), and the model file
+    # is half the size, which is most of its load time.
+    return FeatureUnion([("words", word_features(60_000)), ("chars", char_features(100_000)),
+                         ("cues", GrievanceCues())])
 
 
 def word_char_cues_two_stage() -> Pipeline:

