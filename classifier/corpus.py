@@ -120,6 +120,10 @@ def near_duplicates(candidates: Iterable[str], held_out: Iterable[str], threshol
     The check that keeps training text away from the evaluation split: an exact or
     near copy (a place name or a particle changed) would measure memory, not reading.
     """
+    from classifier.text import normalize
+
+    held_out = list(held_out)
+    exact = {normalize(t) for t in held_out}
     index: dict[str, list[int]] = {}
     held = [char_bigrams(t) for t in held_out]
     for i, grams in enumerate(held):
@@ -128,7 +132,9 @@ def near_duplicates(candidates: Iterable[str], held_out: Iterable[str], threshol
     found = set()
     for n, text in enumerate(candidates):
         grams = char_bigrams(text)
-        if not grams:
+        if not grams:  # one character: only an exact copy counts
+            if normalize(text) in exact:
+                found.add(n)
             continue
         shared: dict[int, int] = {}
         for g in grams:

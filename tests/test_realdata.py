@@ -125,3 +125,11 @@ def test_every_shipped_real_line_comes_from_a_source_whose_licence_the_data_read
 def test_the_shipped_real_training_file_holds_no_check_text():
     check = {normalize(r["text"]) for r in _read(REAL_CHECK)}
     assert not any(normalize(r["text"]) in check for r in _read(REAL_TRAIN))
+
+
+def test_near_copies_of_evaluation_lines_are_found_and_other_lines_are_not():
+    from classifier.corpus import near_duplicates
+
+    held_out = ["3栋楼道的灯坏了一个星期了", "好"]
+    candidates = ["3栋楼道的灯坏了一个星期了！", "７栋楼道的灯坏了一个星期了", "好", "小区门口新开了一家面馆", "好的"]
+    assert near_duplicates(candidates, held_out) == {0, 1, 2}
