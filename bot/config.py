@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from classifier.corpus import AUTO_TICKET, IGNORE_BELOW
+
 
 class ConfigError(ValueError):
     """A config value that cannot be used; `key` is its path, such as `groups[1].name`."""
@@ -47,8 +49,8 @@ class TrackerSettings:
 @dataclass(frozen=True)
 class ClassifierSettings:
     model_dir: Path
-    ignore_below: float = 0.40
-    auto_ticket: float = 0.85
+    ignore_below: float = IGNORE_BELOW
+    auto_ticket: float = AUTO_TICKET
     reload_interval: float = 10.0
 
 

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 from classifier import registry
-from classifier.corpus import EVAL, REAL_CHECK, TRAIN_FILES, DataError, load_taxonomy, read_examples, read_training
+from classifier.corpus import (AUTO_TICKET, EVAL, IGNORE_BELOW, REAL_CHECK, TRAIN_FILES, DataError, load_taxonomy,
+                               read_examples, read_training)
 from classifier.pipeline import CANDIDATES, DEFAULT
 
 MODELS = Path("models")
-# The operating point of the shipped config.yaml (classifier.ignore_below / auto_ticket).
-IGNORE_BELOW, AUTO_TICKET = 0.40, 0.85
 
 
 def _progress(console):
@@ -65,7 +64,7 @@ def _load(model_arg: Path) -> registry.Model:
 def cmd_evaluate(args) -> int:
     from classifier.evaluate import (evaluate_model, reliability_table, summary_table, threshold_table,
                                      write_report)
-    from classifier.realcheck import CheckLine, check_model, check_table, read_check, side_by_side
+    from classifier.realcheck import check_model, check_table, figures, side_by_side
 
     model = _load(args.model)
     examples = read_examples(args.data)
@@ -78,11 +77,11 @@ def cmd_evaluate(args) -> int:
              f"{policy['auto_ticket']} auto tickets (label correct for "
              f"{(policy['auto_ticket_correct'] or 0):.3f}), {policy['ask_manager']} sent to a grid manager, "
              f"{policy['complaints_missed']} of {policy['complaints']} complaints not raised.\n")
-    fixed = check_model(model, [CheckLine(e.text, e.label, "fixed split") for e in examples],
-                        args.ignore_below, args.auto_ticket)
+    fixed = figures([e.label for e in examples], [p[0] for p in predictions], [p[1] for p in predictions],
+                    args.ignore_below, args.auto_ticket)
     checks = [path for path in args.check if path.exists()]
     if checks:
-        lines = [line for path in checks for line in read_check(path)]
+        lines = [line for path in checks for line in read_examples(path)]
         real = check_model(model, lines, args.ignore_below, args.auto_ticket)
         comparison = side_by_side(m, fixed, real)
         extra += (f"\n## Fixed split and real-text check side by side\n\n{comparison}\n\n"

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from classifier.corpus import read_examples, read_training
+from classifier.corpus import AUTO_TICKET, IGNORE_BELOW, read_examples, read_training
 from classifier.evaluate import metrics
 from classifier.pipeline import SEED, build
 from classifier.train import score, without_eval_texts
@@ -28,15 +28,12 @@ def _predict(pipe, texts):
     return [str(pipe.classes_[i]) for i in best], proba[np.arange(len(best)), best], seconds
 
 
-def _fit_predict(name: str, train_texts, train_labels, test_texts, pipe_out: list | None = None):
+def _fit(name: str, train_texts, train_labels):
+    """(fitted pipeline, seconds)."""
     pipe = build(name)
     started = time.perf_counter()
     pipe.fit(train_texts, train_labels)
-    fit_s = time.perf_counter() - started
-    labels, conf, predict_s = _predict(pipe, test_texts)
-    if pipe_out is not None:
-        pipe_out.append(pipe)
-    return labels, conf, fit_s, predict_s, list(pipe.classes_)
+    return pipe, time.perf_counter() - started
 
 
 def cross_validate(name: str, texts: list[str], y: list[str], folds: int = 3) -> tuple[float, float]:
@@ -44,21 +41,21 @@ def cross_validate(name: str, texts: list[str], y: list[str], folds: int = 3) ->
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
     scores, eces = [], []
     for train_idx, test_idx in splitter.split(texts, y):
-        pred, conf, *_rest, classes = _fit_predict(
-            name, [texts[i] for i in train_idx], [y[i] for i in train_idx], [texts[i] for i in test_idx])
-        m = metrics([y[i] for i in test_idx], pred, conf, classes)
+        pipe, _ = _fit(name, [texts[i] for i in train_idx], [y[i] for i in train_idx])
+        pred, conf, _ = _predict(pipe, [texts[i] for i in test_idx])
+        m = metrics([y[i] for i in test_idx], pred, conf, list(pipe.classes_))
         scores.append(score(m))
         eces.append(m["ece"])
     return float(np.mean(scores)), float(np.mean(eces))
 
 
 def compare_candidates(names: Sequence[str], train_paths: Sequence[Path], eval_path: Path,
-                       check_path: Path | None = None, ignore_below: float = 0.45,
-                       auto_ticket: float = 0.80) -> str:
-    from classifier.realcheck import figures, read_check
+                       check_path: Path | None = None, ignore_below: float = IGNORE_BELOW,
+                       auto_ticket: float = AUTO_TICKET) -> str:
+    from classifier.realcheck import figures
 
     eval_set = read_examples(eval_path)
-    check = read_check(check_path) if check_path else []
+    check = read_examples(check_path) if check_path else []
     train_set, _ = without_eval_texts(read_training(train_paths), eval_set)
     texts, y = [e.text for e in train_set], [e.label for e in train_set]
     eval_texts, eval_y = [e.text for e in eval_set], [e.label for e in eval_set]
@@ -68,12 +65,12 @@ def compare_candidates(names: Sequence[str], train_paths: Sequence[Path], eval_p
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         cv, cv_ece = cross_validate(name, texts, y)
-        fitted: list = []
-        pred, conf, fit_s, predict_s, classes = _fit_predict(name, texts, y, eval_texts, fitted)
-        m = metrics(eval_y, pred, conf, classes)
+        pipe, fit_s = _fit(name, texts, y)
+        pred, conf, predict_s = _predict(pipe, eval_texts)
+        m = metrics(eval_y, pred, conf, list(pipe.classes_))
         real = {"flagged": None, "flagged_auto": None, "detected": None, "right_category": None}
         if check:
-            cpred, cconf, _ = _predict(fitted[0], [c.text for c in check])
+            cpred, cconf, _ = _predict(pipe, [c.text for c in check])
             real = figures([c.label for c in check], cpred, cconf, ignore_below, auto_ticket)
         pct = ["-" if real[k] is None else f"{100 * real[k]:.2f}%"
                for k in ("flagged", "flagged_auto", "detected", "right_category")]

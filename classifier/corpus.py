@@ -24,6 +24,9 @@ REAL_CHECK = DATA / "real" / "check.jsonl"
 # Everything `train` learns from by default; the evaluation split and the real check never.
 TRAIN_FILES = (TRAIN, VOICES, REAL_TRAIN)
 NONE = "none"
+# The bot's default operating point (classifier.ignore_below / auto_ticket), chosen from the
+# real-text check (classifier/README.md); bot/config.py and config.yaml use the same values.
+IGNORE_BELOW, AUTO_TICKET = 0.40, 0.85
 
 
 class DataError(ValueError):
@@ -34,6 +37,7 @@ class DataError(ValueError):
 class Example:
     text: str
     label: str
+    source: str = ""  # where a line came from, in data/real/ and the checks; not part of data_hash
 
 
 @lru_cache(maxsize=4)
@@ -72,7 +76,7 @@ def read_examples(path: Path | str, allowed: Iterable[str] | None = None) -> lis
             raise DataError(f"{path}:{number}: needs a non-empty string 'text'")
         if row.get("label") not in allowed:
             raise DataError(f"{path}:{number}: unknown label {row.get('label')!r}")
-        examples.append(Example(row["text"], row["label"]))
+        examples.append(Example(row["text"], row["label"], str(row.get("source") or "")))
     if not examples:
         raise DataError(f"{path}: no examples")
     return examples

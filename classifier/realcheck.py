@@ -10,43 +10,12 @@ The figures are the ones a district feels, at the bot's own thresholds:
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from classifier.corpus import NONE, DataError
+from classifier.corpus import NONE, Example
 from classifier.evaluate import expected_calibration_error, reliability
-
-
-@dataclass(frozen=True)
-class CheckLine:
-    text: str
-    label: str
-    source: str
-
-
-def read_check(path: Path | str) -> list[CheckLine]:
-    """Lines of a check file: {"text", "label", "source"}; a bad line is an error naming it."""
-    out = []
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-            out.append(CheckLine(str(row["text"]), str(row["label"]), str(row.get("source", "?"))))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{path}:{number}: not a check line ({exc})") from exc
-    if not out:
-        raise DataError(f"{path}: no lines")
-    return out
 
 
 def _share(mask: np.ndarray) -> float | None:
@@ -72,8 +41,11 @@ def figures(truth: Sequence[str], pred: Sequence[str], conf: Sequence[float],
     }
 
 
-def check_model(model, lines: Sequence[CheckLine], ignore_below: float, auto_ticket: float) -> dict:
-    """Figures per source and for all lines, plus the reliability table over the whole check."""
+def check_model(model, lines: Sequence[Example], ignore_below: float, auto_ticket: float) -> dict:
+    """Figures per source and for all lines, plus the reliability table over the whole check.
+
+    Lines are read with `corpus.read_examples`; each keeps its `source`.
+    """
     predictions = model.predict([ln.text for ln in lines])
     pred = [p[0] for p in predictions]
     conf = np.asarray([p[1] for p in predictions], dtype=float)
@@ -104,9 +76,12 @@ def check_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def side_by_side(fixed_metrics: dict, fixed: dict, real: dict) -> str:
-    """Markdown: the same measures on the fixed evaluation split and on the real-text check."""
-    f, r = fixed["all"], real["all"]
+def side_by_side(fixed_metrics: dict, f: dict, real: dict) -> str:
+    """Markdown: the same measures on the fixed evaluation split and on the real-text check.
+
+    `fixed_metrics` is `evaluate.metrics` of the fixed split, `f` its `figures` at the same thresholds.
+    """
+    r = real["all"]
     rows = [
         ("detection F1 (complaint vs none, arg-max)", f"{fixed_metrics['detection']['f1']:.3f}", "-"),
         ("category macro-F1 over complaints", f"{fixed_metrics['category_macro_f1']:.3f}", "-"),
@@ -114,7 +89,7 @@ def side_by_side(fixed_metrics: dict, fixed: dict, real: dict) -> str:
         ("non-complaints flagged at auto_ticket", _pct(f["flagged_auto"]), _pct(r["flagged_auto"])),
         ("complaints detected (>= ignore_below)", _pct(f["detected"]), _pct(r["detected"])),
         ("complaints in the right category", _pct(f["right_category"]), _pct(r["right_category"])),
-        ("expected calibration error", f"{fixed['ece']:.3f}", f"{real['ece']:.3f}"),
+        ("expected calibration error", f"{fixed_metrics['ece']:.3f}", f"{real['ece']:.3f}"),
         ("lines (non-complaints / complaints)", f"{f['non_complaints']} / {f['complaints']}",
          f"{r['non_complaints']} / {r['complaints']}"),
     ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from classifier.corpus import DATA, NONE, REAL_CHECK, REAL_TRAIN
+from classifier.corpus import DATA, NONE
 from classifier.text import normalize
 
 REAL = DATA / "real"
@@ -186,7 +186,7 @@ def dedupe(lines: Iterable[RealLine]) -> list[RealLine]:
     out = []
     for line in lines:
         key = normalize(line.text)
-        if line.text and usable(line) and key not in seen:
+        if usable(line) and key not in seen:
             seen.add(key)
             out.append(line)
     return out
@@ -201,13 +201,16 @@ def split(lines: Iterable[RealLine], check_only: bool = False) -> tuple[list[Rea
 
 
 def cap_per_label(lines: list[RealLine], cap: int) -> list[RealLine]:
-    """At most `cap` lines of each label, picked by fingerprint so the choice is stable."""
+    """At most `cap` lines of each category, picked by fingerprint so the choice is stable.
+
+    `none` is not capped: real non-complaints are what the first model lacked most.
+    """
     by_label: dict[str, list[RealLine]] = {}
     for line in lines:
         by_label.setdefault(line.label, []).append(line)
     out = []
-    for group in by_label.values():
-        out.extend(sorted(group, key=lambda ln: fingerprint(ln.text))[:cap])
+    for label, group in by_label.items():
+        out.extend(group if label == NONE else sorted(group, key=lambda ln: fingerprint(ln.text))[:cap])
     return out
 
 
@@ -242,7 +245,7 @@ def build(shipped: dict[str, tuple[Reader, bool]], out_dir: Path = REAL,
     for name, (reader, check_only) in shipped.items():
         lines = dedupe(reader())
         tr, ch = split(lines, check_only)
-        train += cap_per_label(tr, cap) if any(ln.label != NONE for ln in tr) else tr
+        train += cap_per_label(tr, cap)
         check += ch
     held = {normalize(ln.text) for ln in check}
     train = [ln for ln in train if normalize(ln.text) not in held]

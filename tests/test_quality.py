@@ -52,12 +52,12 @@ REAL_ECE_CEILING = 0.05
 def real_check(shipped):
     import yaml
 
-    from classifier.corpus import REAL_CHECK
-    from classifier.realcheck import check_model, read_check
+    from classifier.corpus import REAL_CHECK, ROOT, read_examples
+    from classifier.realcheck import check_model
 
-    config = yaml.safe_load((REAL_CHECK.parents[3] / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     thresholds = config["classifier"]["ignore_below"], config["classifier"]["auto_ticket"]
-    return check_model(shipped.model, read_check(REAL_CHECK), *thresholds)
+    return check_model(shipped.model, read_examples(REAL_CHECK), *thresholds)
 
 
 def test_real_chit_chat_is_rarely_raised_at_the_configured_ignore_below(real_check):
