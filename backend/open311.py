@@ -16,7 +16,7 @@ from backend.config import BackendConfig, Service
 from backend.records import Filters, IdempotencyConflict
 from backend.validation import (
     STATUSES, ApiError, check_jurisdiction, client_label, csv_list, idempotency_key,
-    new_request, read_fields, status_change,
+    MAX_NOTES, new_request, read_fields, status_change, text,
 )
 
 MAX_RESULTS = 1000
@@ -179,6 +179,44 @@ async def change_status(request: Request) -> JSONResponse:
     return JSONResponse([request_json(row, state.config)])
 
 
+async def add_note(request: Request) -> JSONResponse:
+    """Extension: a resident's addition (relayed by the bot) goes into the ticket's history; the
+    status and the staff's notes stay as they are."""
+    state = request.app.state
+    fields = await read_fields(request)
+    changed_by = client_label(fields, state.api_keys)
+    note = text(fields, "note", MAX_NOTES, required=True)
+    ticket = request.path_params["ticket"]
+    try:
+        row = await state.db.add_note(ticket, note, changed_by, idempotency_key(request))
+    except IdempotencyConflict as exc:
+        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
+    if row is None:
+        raise ApiError(404, f"no service request {ticket!r}")
+    return JSONResponse([request_json(row, state.config)])
+
+
+async def change_category(request: Request) -> JSONResponse:
+    """Extension: move a ticket to another category (a grid manager's 改类); the agency follows the
+    new category and the change is kept in the history."""
+    state = request.app.state
+    fields = await read_fields(request)
+    changed_by = client_label(fields, state.api_keys)
+    code = text(fields, "service_code", 64, required=True)
+    service = state.config.services.get(code)
+    if service is None:
+        raise ApiError(400, f"unknown service_code {code!r}")
+    ticket = request.path_params["ticket"]
+    try:
+        row = await state.db.change_category(ticket, code, service.agency, service.name, changed_by,
+                                              idempotency_key(request))
+    except IdempotencyConflict as exc:
+        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
+    if row is None:
+        raise ApiError(404, f"no service request {ticket!r}")
+    return JSONResponse([request_json(row, state.config)])
+
+
 routes = [
     Route("/services.json", list_services, methods=["GET"]),
     Route("/services/{code}.json", service_definition, methods=["GET"]),
@@ -186,4 +224,6 @@ routes = [
     Route("/requests.json", create_request, methods=["POST"]),
     Route("/requests/{ticket}.json", get_request, methods=["GET"]),
     Route("/requests/{ticket}/status.json", change_status, methods=["POST"]),
+    Route("/requests/{ticket}/notes.json", add_note, methods=["POST"]),
+    Route("/requests/{ticket}/category.json", change_category, methods=["POST"]),
 ]

@@ -115,6 +115,15 @@ class Database:
         """The ticket after the change; None when it does not exist or lies outside `scope` (groups)."""
         return await self._writer.run(self._change_status, ticket, change, scope)
 
+    async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None) -> dict | None:
+        return await self._writer.run(self._add_history, ticket, None, note, changed_by, key)
+
+    async def change_category(self, ticket: str, code: str, agency: str, name: str, changed_by: str,
+                              key: str | None, staff_id: int | None = None,
+                              scope: list[str] | None = None) -> dict | None:
+        return await self._writer.run(self._add_history, ticket, (code, agency, name), None, changed_by, key,
+                                      staff_id, scope)
+
     async def get_many(self, tickets: list[str], scope: list[str] | None = None) -> list[dict]:
         return await self._reader.run(_select_tickets, tickets, scope)
 
@@ -187,6 +196,43 @@ class Database:
             at = max(clock.now_us(), row["updated_us"] + 1)
             _record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
+
+    def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str, str] | None,
+                     note: str | None, changed_by: str, key: str | None, staff_id: int | None = None,
+                     scope: list[str] | None = None) -> dict | None:
+        """A note, or a category change, in the history; the status and the staff's notes stay."""
+        with transaction(conn):
+            row = conn.execute("SELECT id, updated_us, status, agency_responsible, group_name, service_code"
+                               " FROM requests WHERE ticket = ?", (ticket,)).fetchone()
+            if row is None or (scope is not None and row["group_name"] not in scope):
+                return None
+            if key is not None:
+                seen = conn.execute("SELECT h.request_id, r.ticket FROM status_history h JOIN requests r"
+                                    " ON r.id = h.request_id WHERE h.idempotency_key = ?", (key,)).fetchone()
+                if seen is not None:
+                    if seen["request_id"] != row["id"]:
+                        raise IdempotencyConflict(seen["ticket"])
+                    return _select_tickets(conn, [ticket])[0]
+            at = max(clock.now_us(), row["updated_us"] + 1)
+            agency = row["agency_responsible"]
+            if category is not None:
+                code, agency, name = category
+                if code == row["service_code"]:
+                    return _select_tickets(conn, [ticket])[0]
+                note = f"类别改为：{name}"
+                conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, updated_us = ?"
+                             " WHERE id = ?", (code, agency, at, row["id"]))
+            _history_row(conn, row["id"], at, row["status"], note, agency, changed_by, key, row["status"],
+                         row["agency_responsible"], staff_id)
+            return _select_tickets(conn, [ticket])[0]
+
+
+def _history_row(conn, request_id, at, status, notes, agency, changed_by, key, from_status, from_agency,
+                 staff_id) -> None:
+    conn.execute(
+        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
+        " changed_by, idempotency_key, from_status, from_agency, staff_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (request_id, at, status, notes, agency, changed_by, key, from_status, from_agency, staff_id))
 
 
 def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:

@@ -88,6 +88,9 @@ async def replay(settings, transcript: Path, drain_timeout: float) -> int:
                 await bot.handle(msg)
                 await bot.outbox.run_once()
                 await sender.send_pending()
+        # The transcript is over: nobody can answer a question about a missing place any more, so
+        # those tickets are filed with their group's community as the place.
+        await bot.intake.expire_all_asks()
         if not await bot.outbox.drain(drain_timeout):
             print("the tracking backend did not take every ticket in time; they stay queued and are sent "
                   "on the next run", file=sys.stderr)

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from bot import replies, tickets
+from bot import refs, replies, tickets
 from bot.messages import IncomingMessage, Reply
 
 Handler = Callable[["Context", re.Match], Awaitable[list[Reply]]]
@@ -135,37 +135,60 @@ def ticket_ref(row) -> str:
     return row["service_request_id"] or f"#{row['id']}"
 
 
+async def find_ticket(ctx: Context, number: str) -> tuple[object | None, list[Reply] | None]:
+    """The one ticket a number means among those the sender may see, or the reply that says why not.
+
+    Another group's or another resident's ticket is answered like a missing one."""
+    found = refs.parse(number) or refs.parse(f"#{number}" if number.isdigit() else number)
+    if len(found) != 1:
+        return None, [ctx.reply(replies.ticket_not_found(number))]
+    rows = await refs.resolve(ctx.store, found[0], ctx.msg.sender_id, ctx.managed_groups)
+    if not rows:
+        return None, [ctx.reply(replies.ticket_not_found(found[0].text))]
+    if len(rows) > 1:
+        return None, [ctx.reply(replies.which_ticket(found[0].text, [ticket_ref(r) for r in rows]))]
+    return rows[0], None
+
+
 async def manager_ticket(ctx: Context, number: str) -> tuple[object | None, list[Reply] | None]:
-    """The ticket a manager names, or the reply that explains why they cannot act on it."""
-    row = await tickets.ticket(ctx.store, int(number))
-    # Another group's ticket is answered like a missing one: its content is not the sender's business.
-    if row is None or not ctx.manages(row["group_name"]):
-        return None, [ctx.reply(replies.ticket_not_found(f"#{number}"))]
-    return row, None
+    """The ticket a grid manager names: #12 (as 待确认 shows it), 12, or its GX number."""
+    number = number.strip()
+    return await find_ticket(ctx, f"#{number}" if number.isdigit() else number)
+
+
+async def status_answer(ctx: Context, rows: list) -> list[Reply]:
+    """Where the given tickets stand: one in full, several as a list, none as 'you have none open'."""
+    if len(rows) == 1:
+        row = rows[0]
+        name = ctx.names.get(row["category"], row["category"])
+        number = row["service_request_id"] if row["state"] in ("open", "closed") else str(row["id"])
+        text = replies.ticket_status(number, name, row["status"], row["status_notes"], row["agency"],
+                                     row["expected_datetime"], row["state"])
+        return [ctx.reply(text, ticket=row["service_request_id"])]
+    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), state_words(r)) for r in rows]
+    return [ctx.reply(replies.my_tickets(listing))]
+
+
+def state_words(row) -> str:
+    if row["state"] in ("open", "closed"):
+        return replies.status_name(row["status"], row["status_notes"])
+    return {"awaiting": "待网格员确认", "queued": "登记中", "asking": "待补充地点"}.get(row["state"], row["state"])
 
 
 router = Router()
-TICKET_NO = r"(?P<number>#?\d{1,9}|[A-Za-z]{1,6}-?\d{6,8}-\d{1,6}|[A-Za-z0-9-]{3,40})"
+TICKET_NO = r"(?P<number>.{1,60})"
 
 
 @router.command("查询", "查工单", "进度", args=TICKET_NO, usage="查询 工单号（例如：查询 GX20261124-0007）")
 async def query(ctx: Context, m: re.Match) -> list[Reply]:
-    row = await tickets.by_number(ctx.store, m["number"])
-    if row is None:
-        return [ctx.reply(replies.ticket_not_found(m["number"]))]
-    name = ctx.names.get(row["category"], row["category"])
-    number = row["service_request_id"] if row["state"] in ("open", "closed") else str(row["id"])
-    text = replies.ticket_status(number, name, row["status"], row["status_notes"], row["agency"],
-                                 row["expected_datetime"], row["state"])
-    return [ctx.reply(text, ticket=row["service_request_id"])]
+    row, refusal = await find_ticket(ctx, m["number"].strip())
+    return refusal or await status_answer(ctx, [row])
 
 
 @router.command("我的工单", "我的投诉", usage="我的工单")
 async def mine(ctx: Context, m: re.Match) -> list[Reply]:
     rows = await tickets.of_reporter(ctx.store, ctx.msg.sender_id)
-    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]),
-                replies.status_name(r["status"], r["status_notes"]) if r["state"] == "open" else
-                {"awaiting": "待网格员确认", "queued": "登记中"}.get(r["state"], r["state"])) for r in rows]
+    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), state_words(r)) for r in rows]
     return [ctx.reply(replies.my_tickets(listing))]
 
 

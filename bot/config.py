@@ -27,6 +27,7 @@ class Group:
     name: str
     community: str
     grid_managers: tuple[str, ...]
+    places: tuple[str, ...] = ()      # the group's gazetteer: "幸福桥" or "幸福桥|老桥" (name|aliases)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,19 @@ class Limits:
     description_chars: int = 500     # longer messages are stored whole, truncated for the ticket
     merge_window_hours: float = 72.0
     merge_similarity: float = 0.4
+    split_window_seconds: float = 120.0   # one person's sends this close together are one message
+    ask_window_minutes: float = 30.0      # how long an asked-for place is waited for
+    followup_window_hours: float = 24.0 * 30  # a resident's status question or addition finds their ticket
+    message_chars: int = 5000             # longer texts are classified on their first part only
+
+
+@dataclass(frozen=True)
+class EmergencyLines:
+    """Numbers told to residents in an emergency besides 119 / 110 / 120."""
+
+    gas_company: str | None = None        # the local gas company's emergency line
+    elevator: str | None = None           # the elevator emergency line (96333 in many cities)
+    water_company: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class Settings:
     wechaty: WechatySettings | None = None
     bot_names: tuple[str, ...] = ("网格助手",)
     console_people: dict = field(default_factory=dict)
+    emergency: EmergencyLines = field(default_factory=EmergencyLines)
 
     def group(self, name: str | None) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -161,7 +176,11 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         if name in seen:
             g.fail(g.key("name"), f"group {name!r} is listed twice")
         seen.add(name)
-        groups.append(Group(name, g.text("community", name), g.ids("grid_managers")))
+        places = g.data.get("places") or []
+        if not isinstance(places, list) or not all(isinstance(p, str) and p.strip("| ") for p in places):
+            g.fail(g.key("places"), "must be a list of place names (\"幸福桥\" or \"幸福桥|老桥\")")
+        groups.append(Group(name, g.text("community", name), g.ids("grid_managers"),
+                            tuple(p.strip() for p in places)))
     t = top.section("tracker")
     tracker = TrackerSettings(
         base_url=t.text("base_url", pattern=r"https?://[^\s/]+(/\S*)?").rstrip("/"),
@@ -188,7 +207,15 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         description_chars=int(lim.number("description_chars", 500, 50, 10_000, integer=True)),
         merge_window_hours=lim.number("merge_window_hours", 72.0, 0, 24 * 365),
         merge_similarity=lim.number("merge_similarity", 0.4, 0.0, 1.0),
+        split_window_seconds=lim.number("split_window_seconds", 120.0, 0, 3600),
+        ask_window_minutes=lim.number("ask_window_minutes", 30.0, 0, 24 * 60),
+        followup_window_hours=lim.number("followup_window_hours", 720.0, 0, 24 * 365),
+        message_chars=int(lim.number("message_chars", 5000, 100, 1_000_000, integer=True)),
     )
+    em = top.section("emergency", required=False)
+    lines = EmergencyLines() if em is None else EmergencyLines(
+        gas_company=em.text("gas_company", None), elevator=em.text("elevator", None),
+        water_company=em.text("water_company", None))
     w = top.section("wechaty", required=channel == "wechaty")
     wechaty = None if w is None else WechatySettings(
         endpoint=w.text("endpoint", None if channel != "wechaty" else ..., pattern=r"[^\s:/]+:\d{1,5}"),
@@ -200,7 +227,7 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
     if not isinstance(people, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in people.items()):
         top.fail("console.people", "must map display names to WeChat ids")
     return Settings(channel, tuple(groups), top.ids("admins"), tracker, base / s.text("path"),
-                    classifier, limits, wechaty, bot_names, people)
+                    classifier, limits, wechaty, bot_names, people, lines)
 
 
 def load(path: Path | str) -> Settings:

@@ -1,9 +1,11 @@
-"""The pipeline: dedupe -> store -> route -> classify -> decide -> ticket -> reply.
+"""Intake: every message is stored, then walks the declared path of steps (bot.steps.PATH) until
+one of them finishes it.
 
-Intake knows nothing of WeChat. Every message is written to the store before anything else
-happens to it, and each step moves it to its next state in one transaction, so `resume()` after a
-crash picks up exactly where processing stopped. Replies are queued in the store; the sender
-delivers them through the channel.
+Intake knows nothing of WeChat. A message is written to the store before anything else happens to
+it, and each step that changes something does it in one transaction, so `resume()` after a crash
+picks up exactly where processing stopped. Replies are queued in the store; the sender delivers
+them through the channel. This module also holds what several steps share: how a ticket is
+filed, held for a grid manager, or completed once its place is known.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from datetime import datetime, timedelta, timezone
 
 from bot import admin_commands, manager_commands  # noqa: F401  (they register their commands)
 from bot import replies, tickets
-from bot.commands import Context, command_text, dispatch, router
-from bot.config import Settings
+from bot.commands import Context
+from bot.config import Group, Settings
 from bot.messages import IncomingMessage, Reply
-from bot.similarity import similar
-from bot.store import ANSWERED, CLASSIFIED, IGNORED, RECEIVED, Store
-from classifier.corpus import NONE, load_taxonomy
+from bot.steps import PATH, Turn
+from bot.steps.turn import utc_iso
+from bot.store import CLASSIFIED, RECEIVED, Store
+from classifier.corpus import load_taxonomy
 
 log = logging.getLogger(__name__)
-IMAGE_FOLLOWS_WITHIN = timedelta(minutes=10)
+PRIVATE_GROUP = "私聊"  # the group of a private complaint from someone never heard in a group
 
 
 class Intake:
@@ -40,6 +43,7 @@ class Intake:
         row, is_new = await self.store.insert_message(msg)
         if not is_new and row["state"] not in (RECEIVED, CLASSIFIED):
             return False  # decided before: done, or waiting for the backend or a manager
+        await self.expire_asks(msg.time)
         await self._process(msg, row)
         return True
 
@@ -57,108 +61,111 @@ class Intake:
                        self.live_model)
 
     async def _process(self, msg: IncomingMessage, row) -> None:
-        ctx = self.context(msg)
-        if row["state"] == RECEIVED:
-            answer = await dispatch(router, ctx, command_text(msg.text, self.settings.bot_names)) \
-                if msg.kind == "text" else None
-            if answer is not None:
-                await self.store.finish(msg.message_id, ANSWERED, answer, note="command")
+        turn = Turn(self, msg, row, self.context(msg), msg.text)
+        for step in PATH:
+            if step.first_pass_only and row["state"] != RECEIVED:
+                continue
+            if await step.run(turn):
                 return
-            if not msg.in_group:
-                await self.store.finish(msg.message_id, ANSWERED,
-                                        [ctx.reply(replies.help_text(ctx.managed_groups != [], ctx.is_admin))],
-                                        note="private chat")
-                return
-            if msg.kind != "text":
-                note = await self._attach_image(msg, row) if msg.kind == "image" else None
-                await self.store.finish(msg.message_id, IGNORED, note=note or f"{msg.kind} message")
-                return
-            if ctx.manages(msg.group_name):
-                await self.store.finish(msg.message_id, IGNORED, note="staff message")
-                return
-            label, confidence = self.live_model.classify(msg.text)
-            await self.store.set_state(msg.message_id, CLASSIFIED, label=label, confidence=confidence)
-        else:
-            label, confidence = row["label"], row["confidence"]
-        await self._decide(ctx, msg, label, confidence)
+        raise RuntimeError(f"message {msg.message_id}: no step finished it")  # the ticket step always does
 
-    async def _decide(self, ctx: Context, msg: IncomingMessage, label: str, confidence: float) -> None:
-        policy, limits = self.settings.classifier, self.settings.limits
-        if label == NONE or confidence < policy.ignore_below:
-            await self.store.finish(msg.message_id, IGNORED, note="not a complaint")
-            return
-        now = datetime.now(timezone.utc)
-        since = (now - timedelta(hours=limits.merge_window_hours)).isoformat(timespec="seconds")
-        for candidate in await tickets.merge_candidates(self.store, msg.group_name, label, since):
-            if similar(msg.text, candidate["description"], limits.merge_similarity):
-                text = replies.ticket_joined(self.names[label], candidate["service_request_id"],
-                                             candidate["status"], candidate["status_notes"], candidate["id"])
-                await tickets.join(self.store, candidate["id"], msg.message_id, msg.sender_id, msg.sender_name,
-                                   msg.group_id, msg.group_name,
-                                   [ctx.reply(text, ticket=candidate["service_request_id"])])
-                return
-        hour_ago = (now - timedelta(hours=1)).isoformat(timespec="seconds")
-        if await tickets.recent_reports(self.store, msg.sender_id, hour_ago) >= limits.reports_per_hour:
-            told = await self.store.one(
-                "SELECT 1 FROM messages WHERE sender_id = ? AND note = 'rate limited' AND received_at >= ?",
-                (msg.sender_id, hour_ago))
-            answer = [] if told else [ctx.reply(replies.rate_limited(limits.reports_per_hour))]
-            await self.store.finish(msg.message_id, IGNORED, answer, note="rate limited")
-            return
-        await self._open(ctx, msg, label, confidence, awaiting=confidence < policy.auto_ticket)
+    # -- what the steps share ---------------------------------------------------------------
 
-    async def _open(self, ctx: Context, msg: IncomingMessage, label: str, confidence: float,
-                    awaiting: bool) -> None:
+    def new_ticket(self, turn: Turn) -> tickets.NewTicket:
         limit = self.settings.limits.description_chars
-        description = " ".join(msg.text.split())
-        notes = []
+        description = " ".join(turn.text.split())
         if len(description) > limit:
             description = description[:limit] + "…"
-            notes.append(ctx.reply(replies.truncated(limit)))
-        new = tickets.NewTicket(msg.message_id, msg.group_id, msg.group_name, msg.sender_id, msg.sender_name,
-                                label, description, confidence, msg.media_url)
-        if not awaiting:
-            await tickets.open_ticket(self.store, new, False, self._payload(new, label), lambda _id: notes)
-            self.wake_outbox()
-            return
+            turn.said.append(turn.ctx.reply(replies.truncated(limit)))
+        group_name = turn.group.name if turn.group else PRIVATE_GROUP
+        where = turn.place.describe() if turn.place is not None and not turn.place.empty else None
+        return tickets.NewTicket(turn.key, turn.chat[0], group_name, turn.msg.sender_id, turn.msg.sender_name,
+                                 turn.label, description, turn.confidence, turn.msg.media_url, where, turn.sent_at,
+                                 turn.emergency.kind if turn.emergency else None)
+
+    async def file(self, new: tickets.NewTicket, said: list[Reply], absorbed: tuple[str, ...] = ()) -> int:
+        """Send a ticket to the backend now (through the outbox)."""
+        ticket_id = await tickets.open_ticket(self.store, new, False, self._payload(new, new.category),
+                                              lambda _id: said, absorbed=absorbed)
+        self.wake_outbox()
+        return ticket_id
+
+    async def hold(self, new: tickets.NewTicket, text: str, reason: str | None, said: list[Reply],
+                   absorbed: tuple[str, ...] = ()) -> int:
+        """Put a ticket in the grid manager's 待确认 and ask them privately."""
+        group = self.settings.group(new.group_name)
 
         def questions(ticket_id: int) -> list[Reply]:
-            text = replies.confirm_request(ticket_id, self.names[label], msg.sender_name, msg.text, confidence)
-            return [ctx.reply(replies.awaiting_manager()), *notes, *self._ask_managers(msg, text)]
-        await tickets.open_ticket(self.store, new, True, None, questions)
+            ask = replies.confirm_request(ticket_id, self.names.get(new.category, new.category), new.group_name,
+                                          new.reporter_name, text, reason, new.place)
+            return [*said, *self.tell_managers(group, ask, new.message_key)]
+        ticket_id = await tickets.open_ticket(self.store, new, True, None, questions, absorbed=absorbed)
+        if reason:
+            await self.store.set_state(new.message_key, "awaiting", note=reason)
+        return ticket_id
 
-    async def _attach_image(self, msg: IncomingMessage, row) -> str | None:
-        """A photo right after a resident's complaint belongs to that complaint's ticket."""
-        if not msg.media_url or not msg.in_group:
-            return None
-        before = await self.store.last_message_of(msg.sender_id, msg.group_name, row["id"])
-        if before is None or before["ticket_id"] is None:
-            return None
-        if msg.time - datetime.fromisoformat(before["sent_at"]) > IMAGE_FOLLOWS_WITHIN:
-            return None
-        sent = await tickets.attach_media(self.store, before["ticket_id"], msg.media_url)
-        return f"image for ticket #{before['ticket_id']}" + ("" if sent else " (kept locally: already filed)")
+    def tell_managers(self, group: Group | None, text: str, key: str | None) -> list[Reply]:
+        """Private messages to the group's grid managers, or to the admins when it has none."""
+        people = list(group.grid_managers) if group and group.grid_managers else list(self.settings.admins)
+        return [Reply(text, None, None, who, self.staff_names.get(who), key) for who in people]
 
-    def _ask_managers(self, msg: IncomingMessage, text: str) -> list[Reply]:
-        """The question goes to the group's first grid manager in the group, else to admins privately."""
-        group = self.settings.group(msg.group_name)
-        if group.grid_managers:
-            return [Reply(text, msg.group_id, msg.group_name, group.grid_managers[0], None, msg.message_id)]
-        return [Reply(text, None, None, admin, None, msg.message_id) for admin in self.settings.admins]
+    @property
+    def staff_names(self) -> dict[str, str]:
+        """Display names of staff, from config's console people (ids only are known otherwise)."""
+        return {wxid: name for name, wxid in self.settings.console_people.items()}
+
+    async def place_known(self, row, where: str | None, answer_key: str, said: list[Reply]) -> None:
+        """A ticket that waited for its place goes on: to the backend, or to its grid manager."""
+        group = self.settings.group(row["group_name"])
+        name = self.names.get(row["category"], row["category"])
+        new = self._new_from_row(row, row["category"], where)
+        sure = (row["confidence"] or 0.0) >= self.settings.classifier.auto_ticket and group is not None
+        payload = self._payload(new, row["category"]) if sure else None
+        extra = []
+        if where is None:
+            extra = self.tell_managers(group, replies.filed_without_place(row["id"], name, row["description"]),
+                                       row["message_key"])
+        if not sure:
+            extra += self.tell_managers(group, replies.confirm_request(
+                row["id"], name, row["group_name"], row["reporter_name"], row["description"], None, where),
+                row["message_key"])
+        await tickets.place_given(self.store, row["id"], where or "", answer_key, payload, [*said, *extra])
+        if sure:
+            self.wake_outbox()
+
+    async def expire_asks(self, now: datetime | None = None) -> int:
+        """File every ticket whose question about its place went unanswered for the whole window
+        (`now` is the residents' time: the newest message's, or the clock's). Returns how many."""
+        now = now or datetime.now(timezone.utc)
+        cutoff = utc_iso(now - timedelta(minutes=self.settings.limits.ask_window_minutes))
+        rows = await tickets.asked_before(self.store, cutoff)
+        for row in rows:
+            await self.place_known(row, None, row["message_key"], [])
+        return len(rows)
+
+    async def expire_all_asks(self) -> int:
+        """The conversation is over (the end of a replayed transcript): nobody can answer any more."""
+        rows = await tickets.asked_before(self.store, "9999")
+        for row in rows:
+            await self.place_known(row, None, row["message_key"], [])
+        return len(rows)
+
+    def _new_from_row(self, row, category: str, place: str | None = None) -> tickets.NewTicket:
+        return tickets.NewTicket(row["message_key"], row["group_id"], row["group_name"], row["reporter_id"],
+                                 row["reporter_name"], category, row["description"], row["confidence"] or 0.0,
+                                 row["media_url"], place if place is not None else row["place"])
 
     def _payload(self, t: tickets.NewTicket, category: str) -> dict:
         group = self.settings.group(t.group_name)
-        return {"service_code": category, "description": t.description,
-                "address_string": group.community if group else t.group_name, "group": t.group_name,
-                "reporter": tickets.reporter_token(self._salt or "", t.reporter_id),
+        community = group.community if group else ""
+        address = " ".join(part for part in (community, t.place or "") if part) or "未注明地点"
+        return {"service_code": category, "description": t.description, "address_string": address,
+                "group": t.group_name, "reporter": tickets.reporter_token(self._salt or "", t.reporter_id),
                 "message_id": t.message_key, "media_url": t.media_url}
 
     def payload_for(self, row, category: str) -> dict:
         """The tracker payload for a stored ticket row (used when a manager confirms it)."""
-        return self._payload(tickets.NewTicket(row["message_key"], row["group_id"], row["group_name"],
-                                               row["reporter_id"], row["reporter_name"], category,
-                                               row["description"], row["confidence"] or 0.0, row["media_url"]),
-                             category)
+        return self._payload(self._new_from_row(row, category), category)
 
     async def start(self) -> None:
         self._salt = await self.store.meta("reporter_salt")
@@ -170,4 +177,3 @@ def message_from_row(row) -> IncomingMessage:
         sender_id=row["sender_id"], sender_name=row["sender_name"], text=row["text"],
         mentions=tuple(json.loads(row["mentions"] or "[]")), time=datetime.fromisoformat(row["sent_at"]),
         in_group=bool(row["in_group"]), kind=row["kind"], media_url=row["media_url"])
-

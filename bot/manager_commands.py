@@ -28,7 +28,10 @@ async def _text_of(ctx: Context, row) -> str:
     return msg["text"] if msg else row["description"]
 
 
-@router.command("确认", args=r"#?(?P<n>\d{1,9})", usage="确认 编号（例如：确认 12）", role=grid_manager)
+NUMBER = r"(?P<n>#?\s*\d{1,9}|[A-Za-z]{0,6}\s*-?\s*\d{8}\s*-?\s*\d{1,6})"
+
+
+@router.command("确认", args=NUMBER, usage="确认 编号（例如：确认 12 或 确认 GX20261124-0007）", role=grid_manager)
 async def confirm(ctx: Context, m: re.Match) -> list[Reply]:
     row, refusal = await manager_ticket(ctx, m["n"])
     if refusal:
@@ -38,19 +41,20 @@ async def confirm(ctx: Context, m: re.Match) -> list[Reply]:
     return await _confirm(ctx, row, row["category"], "confirm")
 
 
-@router.command("驳回", "不予登记", args=r"#?(?P<n>\d{1,9})", usage="驳回 编号（例如：驳回 12）", role=grid_manager)
+@router.command("驳回", "不予登记", args=NUMBER, usage="驳回 编号（例如：驳回 12）", role=grid_manager)
 async def reject(ctx: Context, m: re.Match) -> list[Reply]:
     row, refusal = await manager_ticket(ctx, m["n"])
     if refusal:
         return refusal
     if row["state"] != tickets.T_AWAITING:
         return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
-    await tickets.reject(ctx.store, row["id"], ctx.msg.sender_id, await _text_of(ctx, row),
-                         [resident_reply(row, replies.rejected_for_resident())])
+    # The resident hears nothing: they were never told a ticket might come, and a public "not a
+    # ticket" under someone's praise of a new shop helps nobody.
+    await tickets.reject(ctx.store, row["id"], ctx.msg.sender_id, await _text_of(ctx, row), [])
     return [ctx.reply(replies.rejected_for_manager(row["id"]))]
 
 
-@router.command("改类", "改为", args=r"#?(?P<n>\d{1,9})\s*(?P<category>\S+)",
+@router.command("改类", "改为", args=NUMBER + r"\s*(?P<category>\S+)",
                 usage="改类 编号 类别名（例如：改类 12 供水排水）", role=grid_manager)
 async def recategorize(ctx: Context, m: re.Match) -> list[Reply]:
     row, refusal = await manager_ticket(ctx, m["n"])
@@ -63,7 +67,8 @@ async def recategorize(ctx: Context, m: re.Match) -> list[Reply]:
         return await _confirm(ctx, row, category, "recategorize")
     if row["state"] in (tickets.T_REJECTED, tickets.T_FAILED):
         return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
-    await tickets.recategorize(ctx.store, row["id"], category, ctx.msg.sender_id, await _text_of(ctx, row))
+    await tickets.recategorize(ctx.store, row["id"], category, ctx.msg.sender_id, await _text_of(ctx, row),
+                               {"service_code": category} if row["service_request_id"] else None)
     return [ctx.reply(replies.recategorized(row["id"], ctx.names[category], row["service_request_id"]))]
 
 

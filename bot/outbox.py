@@ -37,8 +37,9 @@ class _Request:
 
 
 def resident(row, text: str, ticket: str | None) -> Reply:
-    return Reply(text, row["group_id"], row["group_name"], row["reporter_id"], row["reporter_name"],
-                 row["message_key"], ticket)
+    """To the reporter where they reported: in their group, or privately (no group id)."""
+    return Reply(text, row["group_id"], row["group_name"] if row["group_id"] else None, row["reporter_id"],
+                 row["reporter_name"], row["message_key"], ticket)
 
 
 class Outbox:
@@ -98,6 +99,16 @@ class Outbox:
         try:
             if row["kind"] == "create":
                 await self._create(row, ticket, payload)
+            elif row["kind"] == "note":
+                await self.tracker.add_note(ticket["service_request_id"], payload["note"],
+                                            idempotency_key=row["idempotency_key"])
+                await tickets.sent_update(self.store, row["id"])
+            elif row["kind"] == "recategorize":
+                request = await self.tracker.recategorize(ticket["service_request_id"], payload["service_code"],
+                                                          idempotency_key=row["idempotency_key"])
+                await tickets.sent_update(self.store, row["id"])
+                await tickets.status_changed(self.store, ticket["id"], _Request(request),
+                                             request.status == "closed", [])
             else:
                 request = await self.tracker.update(ticket["service_request_id"], payload.get("status", "closed"),
                                                     status_notes=payload.get("status_notes"),
@@ -164,12 +175,12 @@ class StatusPoller:
                                          request.status_notes, request.agency_responsible)
             answers = []
             for who in await tickets.reporters(self.store, row["id"]):
-                answers.append(Reply(text, who["group_id"], who["group_name"], who["reporter_id"],
-                                     who["reporter_name"], None, request.service_request_id))
+                where = (who["group_id"], who["group_name"] if who["group_id"] else None)
+                answers.append(Reply(text, *where, who["reporter_id"], who["reporter_name"], None,
+                                     request.service_request_id))
                 if closed:
-                    answers.append(Reply(replies.ask_rating(request.service_request_id), who["group_id"],
-                                         who["group_name"], who["reporter_id"], who["reporter_name"], None,
-                                         request.service_request_id))
+                    answers.append(Reply(replies.ask_rating(request.service_request_id), *where, who["reporter_id"],
+                                         who["reporter_name"], None, request.service_request_id))
             await tickets.status_changed(self.store, row["id"], request, closed, answers)
             changed += 1
         return changed

@@ -63,7 +63,59 @@ def ticket_joined(category: str, number: str | None, status: str | None, notes: 
 
 
 def awaiting_manager() -> str:
-    return "已收到您的反映，已请网格员确认，确认后会告诉您工单号。"
+    """Said only in a private chat: in a group, an unsure message gets no public answer."""
+    return "已收到您的反映，网格员核实后会告诉您工单号。"
+
+
+_ASK_THING = {"lighting": "路灯", "road": "路面", "parking": "停车问题", "water": "供水排水问题", "power": "供电问题",
+              "gas": "燃气问题", "property": "问题", "sanitation": "卫生问题", "environment": "污染",
+              "noise": "噪音", "encroachment": "占道问题", "fire": "消防隐患"}
+
+
+def ask_place(category: str, text: str) -> str:
+    thing = "灯" if category == "lighting" and "路灯" not in text else _ASK_THING.get(category, "问题")
+    return f"请问是哪栋楼（或哪条路、哪个位置）附近的{thing}？直接回复地点就行，方便尽快派人处理。"
+
+
+def place_noted(where: str) -> str:
+    return f"好的，地点已记下：{excerpt(where, 30)}。正在为您登记工单。"
+
+
+def addition_noted(number: str) -> str:
+    return f"已把您补充的情况记入工单 {number}，处理人员会一并看到。"
+
+
+def repeat_of_own(category: str, number: str, status: str | None, notes: str | None, state: str) -> str:
+    where = status_name(status, notes) if state in ("open", "closed") else "登记中"
+    return f"您反映的【{category}】问题已在工单 {number} 中，当前状态：{where}。刚才的话已补充进工单，有进展会通知您。"
+
+
+def which_ticket(asked: str, numbers: list[str]) -> str:
+    return clip(f"“{asked}”对应多个工单：{'、'.join(numbers)}。请发送完整工单号查询，例如「查询 {numbers[0]}」。")
+
+
+_EMERGENCY_ADVICE = {
+    "fire": "如有明火或浓烟，请立即拨打 {n}，迅速撤离到安全地带，用湿毛巾捂住口鼻，不要乘电梯。",
+    "gas": "闻到燃气味请立即拨打{n}；不要开关电器、不要打电话（到室外再打），打开门窗，关闭燃气总阀，尽快离开。",
+    "injury": "有人受伤或身体不适，请立即拨打 {n} 急救电话，不要随意搬动伤者。",
+    "trapped": "有人被困，请立即拨打 {n}，并安抚被困人员不要强行自救。",
+    "collapse": "发生坍塌，请立即远离危险区域并拨打 {n}。",
+    "flood": "正在进水请立即拨打 {n}，先断电、把人和贵重物品转移到高处，不要靠近漩涡和电线。",
+    "crime": "请立即拨打 {n} 报警，注意自身安全，不要与对方正面冲突。",
+}
+
+
+def emergency_advice(kind: str, numbers: str) -> str:
+    return "【紧急】" + _EMERGENCY_ADVICE[kind].format(n=numbers) + "已同时通知网格员。"
+
+
+def emergency_alert(name: str, group: str, reporter: str, text: str) -> str:
+    return (f"【紧急·{name}】{group} {excerpt(reporter, 20)}：“{excerpt(text, 80)}”。"
+            f"已提示居民拨打报警/急救电话并登记工单，请立即核实处置。")
+
+
+def filed_without_place(local: int, category: str, text: str) -> str:
+    return f"#{local}【{category}】“{excerpt(text, 40)}”：居民未回复具体地点，已按所在社区登记，请核实位置。"
 
 
 def rejected_for_resident() -> str:
@@ -132,8 +184,15 @@ def ticket_not_found(number: str) -> str:
 
 # -- grid managers ---------------------------------------------------------------------------
 
-def confirm_request(local: int, category: str, reporter: str, text: str, confidence: float) -> str:
-    return (f"待确认 #{local}【{category}】{excerpt(reporter, 30)}：“{excerpt(text)}”（把握 {confidence:.0%}）\n"
+_HOLD_REASONS = {"rate limited": "（该居民一小时内反映较多，转人工查看）",
+                 "unknown group": "（私聊反映，未知所在群，请管理员分派）"}
+
+
+def confirm_request(local: int, category: str, group: str, reporter: str, text: str, reason: str | None = None,
+                    place: str | None = None) -> str:
+    where = f" 地点：{place}" if place else ""
+    return (f"待确认 #{local}【{category}】{group} {excerpt(reporter, 30)}：“{excerpt(text)}”{where}"
+            f"{_HOLD_REASONS.get(reason or '', '')}\n"
             f"回复「确认 {local}」登记，「驳回 {local}」不登记，或「改类 {local} 类别名」改类后登记。")
 
 

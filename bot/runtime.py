@@ -78,7 +78,21 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
     sender = Sender(bot.store, channel)
     bot.outbox.replies_queued = sender.wake
     await bot.intake.resume()
+    async def expire_asks() -> None:
+        """Questions about a missing place that nobody answered in time: file those tickets."""
+        while not stop.is_set():
+            try:
+                if await bot.intake.expire_asks():
+                    sender.wake()
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("filing unanswered place questions failed")
+            try:
+                await asyncio.wait_for(stop.wait(), 30)
+            except asyncio.TimeoutError:
+                pass
+
     workers = [asyncio.create_task(bot.outbox.run(stop), name="outbox"),
+               asyncio.create_task(expire_asks(), name="asks"),
                asyncio.create_task(bot.poller.run(stop), name="poller"),
                asyncio.create_task(sender.run(stop), name="sender")]
 

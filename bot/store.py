@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.messages import IncomingMessage, Reply
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Message states: where each message is on its way; FINAL ones are never processed again.
 RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
@@ -85,6 +85,23 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE replies ADD COLUMN last_error TEXT;
     DROP INDEX replies_unsent;
     CREATE INDEX replies_unsent ON replies(id) WHERE sent_at IS NULL AND failed_at IS NULL;
+    """,
+    # 3: a conversation, not single messages. A ticket keeps where it is (`place`), when its first
+    # report was sent (`sent_at`, UTC: windows are measured in the residents' time, not ours), an
+    # emergency's kind, and when the bot asked for a missing place; residents' additions are notes.
+    3: """
+    ALTER TABLE tickets ADD COLUMN place TEXT;
+    ALTER TABLE tickets ADD COLUMN sent_at TEXT;
+    ALTER TABLE tickets ADD COLUMN emergency TEXT;
+    ALTER TABLE tickets ADD COLUMN asked_at TEXT;
+    CREATE TABLE ticket_notes (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        message_key TEXT NOT NULL UNIQUE,
+        text TEXT NOT NULL, sent_at TEXT NOT NULL
+    );
+    CREATE INDEX ticket_notes_ticket ON ticket_notes(ticket_id);
+    CREATE INDEX tickets_asking ON tickets(state) WHERE state = 'asking';
     """,
 }
 

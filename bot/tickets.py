@@ -16,9 +16,9 @@ from bot.messages import Reply
 from bot.store import ANSWERED, AWAITING, IGNORED, QUEUED, TICKETED, Store, now_iso
 
 # Ticket states in the bot's store.
-T_AWAITING, T_QUEUED, T_OPEN, T_CLOSED, T_REJECTED, T_FAILED = (
-    "awaiting", "queued", "open", "closed", "rejected", "failed")
-LIVE = (T_AWAITING, T_QUEUED, T_OPEN)
+T_ASKING, T_AWAITING, T_QUEUED, T_OPEN, T_CLOSED, T_REJECTED, T_FAILED = (
+    "asking", "awaiting", "queued", "open", "closed", "rejected", "failed")
+LIVE = (T_ASKING, T_AWAITING, T_QUEUED, T_OPEN)
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class NewTicket:
     description: str
     confidence: float
     media_url: str | None = None
+    place: str | None = None          # the place the report names (3栋2单元), None when it names none
+    sent_at: str | None = None        # when the resident sent it (UTC ISO)
+    emergency: str | None = None      # fire, gas, injury, trapped, collapse, flood, crime
 
 
 def reporter_token(salt: str, wechat_id: str) -> str:
@@ -39,17 +42,24 @@ def reporter_token(salt: str, wechat_id: str) -> str:
     return "r-" + hmac.new(salt.encode(), wechat_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-async def open_ticket(store: Store, t: NewTicket, awaiting: bool, payload: dict | None,
-                      replies: Callable[[int], list[Reply]] = lambda _id: []) -> int:
-    """Write the ticket row, and (unless it waits for a manager) its outbox row, in one transaction."""
+async def open_ticket(store: Store, t: NewTicket, awaiting: bool | str, payload: dict | None,
+                      replies: Callable[[int], list[Reply]] = lambda _id: [], absorbed: tuple[str, ...] = ()) -> int:
+    """Write the ticket row, and (unless it waits for a manager or a place) its outbox row, in one
+    transaction. `awaiting` is False (send now), True (a manager decides) or T_ASKING (the resident
+    is asked where). `absorbed` are earlier fragments of the same report, now part of this ticket."""
     stamp = now_iso()
+    state = T_ASKING if awaiting == T_ASKING else T_AWAITING if awaiting else T_QUEUED
     async with store.transaction() as db:
         cur = await db.execute(
             "INSERT INTO tickets (message_key, group_id, group_name, reporter_id, reporter_name, category,"
-            " description, confidence, state, media_url, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " description, confidence, state, media_url, created_at, updated_at, place, sent_at, emergency,"
+            " asked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (t.message_key, t.group_id, t.group_name, t.reporter_id, t.reporter_name, t.category,
-             t.description, t.confidence, T_AWAITING if awaiting else T_QUEUED, t.media_url, stamp, stamp))
+             t.description, t.confidence, state, t.media_url, stamp, stamp, t.place, t.sent_at or stamp,
+             t.emergency, (t.sent_at or stamp) if state == T_ASKING else None))
         ticket_id = cur.lastrowid
+        for key in absorbed:
+            await store._set_state(db, key, IGNORED, ticket_id=ticket_id, note=f"part of {t.message_key}")
         await db.execute(
             "INSERT INTO ticket_reporters (ticket_id, message_key, reporter_id, reporter_name, group_id,"
             " group_name, joined_at) VALUES (?,?,?,?,?,?,?)",
@@ -58,8 +68,68 @@ async def open_ticket(store: Store, t: NewTicket, awaiting: bool, payload: dict 
             await _enqueue(db, ticket_id, "create", payload, t.message_key)
         for reply in replies(ticket_id):  # the local number is known only once the row exists
             await store._queue_reply(db, reply, t.message_key)
-        await store._set_state(db, t.message_key, AWAITING if awaiting else QUEUED, ticket_id=ticket_id)
+        await store._set_state(db, t.message_key, QUEUED if state == T_QUEUED else AWAITING, ticket_id=ticket_id)
     return ticket_id
+
+
+async def place_given(store: Store, ticket_id: int, place: str, answer_key: str, payload: dict | None,
+                      replies: list[Reply]) -> None:
+    """The resident said where (or the wait ended): the ticket gets its place and moves on, to the
+    backend (`payload`) or, without one, to its grid manager."""
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        if row is None or row["state"] != T_ASKING:
+            return
+        state = T_QUEUED if payload is not None else T_AWAITING
+        await db.execute("UPDATE tickets SET state = ?, place = ?, updated_at = ? WHERE id = ?",
+                         (state, place, now_iso(), ticket_id))
+        if payload is not None:
+            await _enqueue(db, ticket_id, "create", payload, row["message_key"])
+            await store._set_state(db, row["message_key"], QUEUED)
+        if answer_key != row["message_key"]:
+            await store._set_state(db, answer_key, ANSWERED, ticket_id=ticket_id, note="place given")
+        for reply in replies:
+            await store._queue_reply(db, reply, answer_key)
+
+
+async def asking(store: Store, chat: tuple[str | None, str], since: str) -> aiosqlite.Row | None:
+    """The sender's ticket that waits for a place in this chat (group id, sender id), asked since `since`."""
+    group_id, sender_id = chat
+    return await store.one("SELECT * FROM tickets WHERE state = ? AND reporter_id = ? AND group_id IS ?"
+                           " AND asked_at >= ? ORDER BY id DESC LIMIT 1", (T_ASKING, sender_id, group_id, since))
+
+
+async def asked_before(store: Store, until: str) -> list[aiosqlite.Row]:
+    return await store.all("SELECT * FROM tickets WHERE state = ? AND asked_at < ? ORDER BY id", (T_ASKING, until))
+
+
+async def add_note(store: Store, ticket_id: int, message_key: str, text: str, sent_at: str,
+                   replies: list[Reply]) -> str:
+    """A resident's addition to their own ticket: kept with the ticket, and carried to the backend
+    in the ticket itself (not sent yet) or as a note (already made). Returns where it went."""
+    async with store.transaction() as db:
+        row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
+        await db.execute("INSERT OR IGNORE INTO ticket_notes (ticket_id, message_key, text, sent_at)"
+                         " VALUES (?,?,?,?)", (ticket_id, message_key, text, sent_at))
+        where = "kept"
+        pending = await (await db.execute("SELECT id, payload FROM outbox WHERE ticket_id = ? AND kind = 'create'"
+                                          " AND done_at IS NULL AND failed_at IS NULL", (ticket_id,))).fetchall()
+        if row["state"] in (T_ASKING, T_AWAITING) or pending:
+            description = f"{row['description']}；补充：{text}"
+            await db.execute("UPDATE tickets SET description = ?, updated_at = ? WHERE id = ?",
+                             (description, now_iso(), ticket_id))
+            for item in pending:
+                payload = {**json.loads(item["payload"]), "description": description}
+                await db.execute("UPDATE outbox SET payload = ? WHERE id = ?",
+                                 (json.dumps(payload, ensure_ascii=False), item["id"]))
+            where = "ticket"
+        elif row["service_request_id"] and row["state"] == T_OPEN:
+            await _enqueue(db, ticket_id, "note", {"note": f"居民补充：{text}"}, f"note:{message_key}")
+            where = "backend"
+        await store._set_state(db, message_key, ANSWERED, ticket_id=ticket_id, note=f"addition ({where})")
+        for reply in replies:
+            await store._queue_reply(db, reply, message_key)
+    return where
 
 
 async def _enqueue(db, ticket_id: int, kind: str, payload: dict | None, key: str) -> None:
@@ -105,13 +175,18 @@ async def reject(store: Store, ticket_id: int, decided_by: str, text: str, repli
             await store._queue_reply(db, reply, row["message_key"])
 
 
-async def recategorize(store: Store, ticket_id: int, category: str, decided_by: str, text: str) -> None:
-    """Re-categorize a ticket already sent: only the local row and the decision change."""
+async def recategorize(store: Store, ticket_id: int, category: str, decided_by: str, text: str,
+                       payload: dict | None = None) -> None:
+    """Re-categorize a ticket: the local row, the decision, and (`payload`, once the backend has the
+    ticket) an outbox row that carries the new category to the backend."""
     async with store.transaction() as db:
         row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
         await db.execute("UPDATE tickets SET category = ?, updated_at = ? WHERE id = ?",
                          (category, now_iso(), ticket_id))
         await _decide(db, row["message_key"], ticket_id, text, category, "recategorize", decided_by)
+        if payload is not None:
+            count = await (await db.execute("SELECT count(*) FROM outbox WHERE ticket_id = ?", (ticket_id,))).fetchone()
+            await _enqueue(db, ticket_id, "recategorize", payload, f"category:{ticket_id}:{count[0]}")
 
 
 async def _decide(db, key: str, ticket_id: int | None, text: str, label: str, action: str, by: str) -> None:
@@ -125,9 +200,10 @@ async def record_decision(store: Store, key: str, text: str, label: str, action:
 
 
 async def merge_candidates(store: Store, group_name: str, category: str, since: str) -> list[aiosqlite.Row]:
+    marks = ",".join("?" * len(LIVE))
     return await store.all(
-        "SELECT * FROM tickets WHERE group_name = ? AND category = ? AND state IN (?,?,?) AND created_at >= ?"
-        " ORDER BY id DESC", (group_name, category, *LIVE, since))
+        f"SELECT * FROM tickets WHERE group_name = ? AND category = ? AND state IN ({marks})"
+        f" AND COALESCE(sent_at, created_at) >= ? ORDER BY id DESC", (group_name, category, *LIVE, since))
 
 
 async def join(store: Store, ticket_id: int, message_key: str, reporter_id: str, reporter_name: str,
@@ -150,7 +226,7 @@ async def reporters(store: Store, ticket_id: int) -> list[aiosqlite.Row]:
 
 
 async def recent_reports(store: Store, reporter_id: str, since: str) -> int:
-    row = await store.one("SELECT count(*) AS n FROM tickets WHERE reporter_id = ? AND created_at >= ?",
+    row = await store.one("SELECT count(*) AS n FROM tickets WHERE reporter_id = ? AND COALESCE(sent_at, created_at) >= ?",
                           (reporter_id, since))
     return row["n"]
 

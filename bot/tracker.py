@@ -211,6 +211,22 @@ class TrackerClient:
         )
         return _service_request(_first(_json_list(response), response))
 
+    async def add_note(self, service_request_id: str, note: str, *, idempotency_key: str | None = None) -> None:
+        """Add a resident's words to a ticket's history without changing its status or staff notes
+        (the reference backend's extension `POST /requests/{id}/notes.json`)."""
+        await self._send("POST", f"/requests/{quote(service_request_id, safe='')}/notes.json",
+                         data={"api_key": self._api_key, "note": note},
+                         headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
+
+    async def recategorize(self, service_request_id: str, service_code: str, *,
+                           idempotency_key: str | None = None) -> ServiceRequest:
+        """Move a ticket to another category (extension `POST /requests/{id}/category.json`)."""
+        response = await self._send(
+            "POST", f"/requests/{quote(service_request_id, safe='')}/category.json",
+            data={"api_key": self._api_key, "service_code": service_code},
+            headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
+        return _service_request(_first(_json_list(response), response))
+
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request with retries; every write carries an Idempotency-Key, so all are safe to repeat."""
         policy = self._retry

@@ -120,9 +120,9 @@ async def test_the_backend_never_receives_a_residents_wechat_id(tmp_path, backen
     async with FaultyProxy(backend.port) as proxy:  # forwards everything, keeps every byte it saw
         settings = settings_for(tmp_path, proxy.base_url, shipped_models[0])
         async with running_bot(settings) as chat:
-            for (wxid, name), text in zip(RESIDENTS.items(), (LIGHT, WATER, "晚上12点了楼上还在装修电钻响个不停，吵得睡不着")):
+            for (wxid, name), text in zip(RESIDENTS.items(), (LIGHT, WATER, "晚上12点了5栋楼上还在装修电钻响个不停，吵得睡不着")):
                 await chat.say(name, text, sender_id=wxid)
-            await chat.say("王女士", "小区门口垃圾桶三天没人清了，臭得要命，苍蝇到处飞", sender_id="wxid_k9secret01")
+            await chat.say("王女士", "小区北门垃圾桶三天没人清了，臭得要命，苍蝇到处飞", sender_id="wxid_k9secret01")
             await chat.settle()
             salt = await chat.bot.store.meta("reporter_salt")
     assert proxy.count() == 4
@@ -165,7 +165,7 @@ PERSONAL = [  # (as typed, what must not appear in the group)
 @pytest.mark.parametrize("typed, hidden", PERSONAL, ids=[p[0] for p in PERSONAL])
 def test_personal_numbers_are_masked_in_what_the_group_sees(typed, hidden):
     text = f"我家下水道堵了污水漫到路上，联系电话{typed}，身份证号也可以给"
-    for said in (replies.confirm_request(7, "供水排水", "王女士", text, 0.55),
+    for said in (replies.confirm_request(7, "供水排水", GROUP, "王女士", text),
                  replies.awaiting_list([(7, "供水排水", GROUP, text)])):
         assert hidden not in said, said
         assert "下水道堵了" in said  # the rest of the words still there for the manager
@@ -179,16 +179,17 @@ def test_any_mobile_number_however_typed_is_masked(number, sep, full_width, pref
     typed = f"{number[:3]}{sep}{number[3:7]}{sep}{number[7:]}"
     if full_width:
         typed = typed.translate(str.maketrans("0123456789+", "０１２３４５６７８９＋"))
-    said = replies.confirm_request(3, "其他", "王女士", f"{before}{prefix}{typed}{after}", 0.5)
+    said = replies.confirm_request(3, "其他", GROUP, "王女士", f"{before}{prefix}{typed}{after}")
     assert typed not in said and f"{number[:3]}****{number[7:]}" in said
 
 
-async def test_the_confirmation_request_posted_in_the_group_masks_the_residents_numbers(awaiting_settings):
+async def test_the_confirmation_request_masks_the_residents_numbers_and_stays_private(awaiting_settings):
     async with running_bot(awaiting_settings) as chat:
         said = await chat.say("王女士", "我家楼道灯坏了一个多星期了，电话13812345678，身份证420106199001011234，"
                                       "麻烦尽快派人来修")
-        posted = [r for r in said if r.group_name == GROUP]
-        assert any(r.to_id == MANAGER for r in posted)
+        assert not [r for r in said if r.group_id is not None]  # nothing in the group while the manager decides
+        posted = [r for r in said if r.to_id == MANAGER]
+        assert posted and all(r.group_id is None for r in posted)
         listing = await chat.say("小李", "待确认", sender_id=MANAGER)
         for reply in posted + listing:
             assert "13812345678" not in reply.text and "19900101" not in reply.text

@@ -1,0 +1,76 @@
+"""Figures of the conversation rules on labelled sets: merge precision/recall on repeat pairs,
+emergency detection, and follow-up recognition. `python -m bench.conversation_rules`
+
+The sets in tests/data/conversation/ were written by helpers who never saw the rules; lines with an
+odd index are held out (the rules were only ever looked at against the even ones), and both halves
+are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from bot import emergency, places
+from bot.steps import followup
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "conversation"
+
+
+def read(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def halves(rows: list[dict]) -> dict[str, list[dict]]:
+    return {"seen": rows[0::2], "held out": rows[1::2], "all": rows}
+
+
+def prf(pairs: list[tuple[bool, bool]]) -> tuple[float, float, int]:
+    tp = sum(1 for want, got in pairs if want and got)
+    fp = sum(1 for want, got in pairs if not want and got)
+    fn = sum(1 for want, got in pairs if want and not got)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall, len(pairs)
+
+
+def merge_figures(rows: list[dict]) -> tuple[float, float, int]:
+    return prf([(r["same"], places.same_problem(r["new"], r["open"])) for r in rows])
+
+
+def emergency_figures(rows: list[dict]) -> tuple[float, float, int, float]:
+    found = [(r["emergency"], emergency.detect(r["text"])) for r in rows]
+    precision, recall, n = prf([(want is not None, got is not None) for want, got in found])
+    right_kind = [got.kind == want for want, got in found if want is not None and got is not None]
+    return precision, recall, n, (sum(right_kind) / len(right_kind) if right_kind else 1.0)
+
+
+def followup_kind(text: str) -> str:
+    """What the follow-up step's patterns make of a text from a resident with an open ticket."""
+    if followup.STATUS.search(text) or (followup.OWN.search(text) and re.search(r"[吗呢么？?]", text)):
+        return "status"
+    if followup.ADDITION.search(text):
+        return "addition"
+    return "new"
+
+
+def main() -> int:
+    print("| set | half | n | precision | recall | other |")
+    print("|---|---|---:|---:|---:|---|")
+    for half, rows in halves(read("repeat_pairs.jsonl")).items():
+        p, r, n = merge_figures(rows)
+        print(f"| merge (repeat pairs) | {half} | {n} | {p:.3f} | {r:.3f} | |")
+    for half, rows in halves(read("emergencies.jsonl")).items():
+        p, r, n, kind = emergency_figures(rows)
+        print(f"| emergency | {half} | {n} | {p:.3f} | {r:.3f} | right kind {kind:.3f} |")
+    for half, rows in halves(read("followups.jsonl")).items():
+        for kind in ("status", "addition"):
+            p, r, n = prf([(row["kind"] == kind, followup_kind(row["text"]) == kind) for row in rows])
+            print(f"| follow-up: {kind} | {half} | {n} | {p:.3f} | {r:.3f} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The answer to the bot's question 「请问是哪栋楼附近的…？」: the sender's next message in the same chat,
+within the window, that names a place or is short enough to be one, completes the waiting ticket."""
+
+from __future__ import annotations
+
+from bot import places, replies, tickets
+from bot.steps.turn import since
+
+LONGEST_BARE_ANSWER = 20  # 「就在超市后面那个巷子」: a short reply without a known place word is still the place
+
+
+async def run(turn) -> bool:
+    if turn.msg.kind != "text" or turn.emergency is not None:
+        return False
+    window = turn.settings.limits.ask_window_minutes
+    waiting = await tickets.asking(turn.store, turn.chat, since(turn.msg.time, minutes=window))
+    if waiting is None:
+        return False
+    gazetteer = turn.group.places if turn.group else ()
+    found = places.extract(turn.text, gazetteer)
+    text = " ".join(turn.text.split())
+    if not found.empty:
+        where = found.describe()
+    elif len(text) <= LONGEST_BARE_ANSWER:
+        where = text.strip("，。！？,.!? ")
+    else:
+        return False  # something else: the question stays open until its window ends
+    if not where:
+        return False
+    turn.said.append(turn.ctx.reply(replies.place_noted(where)))
+    await turn.intake.place_known(waiting, where, turn.key, turn.said)
+    return True
