@@ -38,7 +38,7 @@ async def test_resident_gets_ticket_number_after_complaint(settings, backend):
     assert reply.ticket == number and f"查询 {number}" in reply.text
     ticket = await backend_ticket(backend, number)
     assert ticket.service_code == "lighting" and "楼道的灯坏了" in ticket.description
-    assert ticket.address == "太湖港街道彭家场社区 3栋2单元"  # the community, and the place the report names
+    assert ticket.address == "太湖港街道彭家场社区 3栋2单元楼道"  # the community, and the place the report names
 
 
 async def test_chit_chat_and_thanks_get_no_reply_and_no_ticket(settings):

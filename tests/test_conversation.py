@@ -194,7 +194,7 @@ def test_private_complaints_are_taken_like_group_ones(tmp_path, backend, shipped
     assert all(r["group"] is None for r in said if r["in_reply_to"] in ("g2", "g3"))
     assert any(made[0]["ticket"] in t for t in to(said, "g2"))
     # Someone never heard in a group: an admin is asked to route it, privately.
-    assert any(r["to"] == ADMIN and r["group"] is None and "待确认" in r["text"] for r in said), said
+    assert any(r["to"] == "管理员" and r["group"] is None and "待确认" in r["text"] for r in said), said
 
 
 def test_staff_triage_stays_private_and_takes_the_number_staff_see(tmp_path, backend, shipped_models):

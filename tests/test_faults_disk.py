@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"GX\d{8}-\d{4}")
 COMPLAINTS = ["3栋2单元楼道的灯坏了一个多星期了，晚上上楼黑漆漆的，老人摔了一跤，麻烦尽快派人来修",
               "小区东门的水管爆了，水一直往外冒，路上全是水",
-              "晚上12点了楼上还在装修电钻响个不停，吵得睡不着"]
+              "晚上12点了7栋楼上还在装修电钻响个不停，吵得睡不着"]
 
 pytestmark = pytest.mark.usefixtures("bot_env")
 

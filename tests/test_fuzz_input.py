@@ -227,7 +227,7 @@ def test_whatever_a_resident_calls_themselves_the_replies_stay_short(fuzz_bot, t
     usual = intake.settings
     # Always ask the manager, never merge into an earlier ticket; a new sender each time (no rate limit).
     intake.settings = replace(usual, classifier=replace(usual.classifier, auto_ticket=1.0),
-                              limits=replace(usual.limits, merge_similarity=2.0))
+                              limits=replace(usual.limits, merge_window_hours=0))
     try:
         said = deliver(fuzz_bot, "3栋2单元楼道的灯坏了一个多星期了，晚上上楼黑漆漆的" + text, "resident", GROUP, name,
                        sender_id=f"wxid_nick{next(_ids)}")

@@ -185,7 +185,7 @@ def test_any_mobile_number_however_typed_is_masked(number, sep, full_width, pref
 
 async def test_the_confirmation_request_masks_the_residents_numbers_and_stays_private(awaiting_settings):
     async with running_bot(awaiting_settings) as chat:
-        said = await chat.say("王女士", "我家楼道灯坏了一个多星期了，电话13812345678，身份证420106199001011234，"
+        said = await chat.say("王女士", "我家5栋楼道灯坏了一个多星期了，电话13812345678，身份证420106199001011234，"
                                       "麻烦尽快派人来修")
         assert not [r for r in said if r.group_id is not None]  # nothing in the group while the manager decides
         posted = [r for r in said if r.to_id == MANAGER]

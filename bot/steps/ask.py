@@ -13,7 +13,8 @@ NO_PLACE_NEEDED = frozenset({"wages", "social", "funeral", "property_rights", "h
 
 
 async def run(turn) -> bool:
-    if turn.emergency is not None or not turn.place.empty or turn.label in NO_PLACE_NEEDED:
+    if turn.emergency is not None or not turn.place.empty or turn.label in NO_PLACE_NEEDED \
+            or turn.settings.limits.ask_window_minutes == 0:  # 0 turns asking off
         return False
     question = turn.ctx.reply(replies.ask_place(turn.label, turn.text))
     await tickets.open_ticket(turn.store, turn.intake.new_ticket(turn), tickets.T_ASKING, None,

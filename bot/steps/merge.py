@@ -14,9 +14,9 @@ from bot.steps.turn import since
 async def run(turn) -> bool:
     gazetteer = turn.group.places if turn.group else ()
     turn.place = places.extract(turn.text, gazetteer)
-    if turn.group is None:
-        return False
     limits = turn.settings.limits
+    if turn.group is None or limits.merge_window_hours == 0:  # 0 turns merging off
+        return False
     window = since(turn.msg.time, hours=limits.merge_window_hours)
     for candidate in await tickets.merge_candidates(turn.store, turn.group.name, turn.label, window):
         if not places.same_problem(turn.text, candidate["description"], gazetteer, limits.merge_similarity):

@@ -1,0 +1,1 @@
+"""Code the bot and the backend share."""
