@@ -50,7 +50,7 @@ def request_json(row: dict, config: BackendConfig) -> dict:
     return {
         "service_request_id": row["ticket"],
         "status": row["status"],
-        "status_notes": row["status_notes"],
+        "status_notes": privacy.mask(row["status_notes"]) or None,
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],
         "description": privacy.mask(row["description"]),
@@ -59,7 +59,7 @@ def request_json(row: dict, config: BackendConfig) -> dict:
         "requested_datetime": clock.iso(row["requested_us"], tz),
         "updated_datetime": clock.iso(row["updated_us"], tz),
         "expected_datetime": clock.iso(row["expected_us"], tz),
-        "address": row["address_string"],
+        "address": privacy.mask(row["address_string"]) or None,
         "address_id": None,
         "zipcode": None,
         "lat": row["lat"],

@@ -6,24 +6,14 @@ echoes a resident's words goes through `mask_personal` first: group chats are se
 
 from __future__ import annotations
 
-import re
+from common.masking import mask
 
 # WeChat caps a text message well above this; we stay short so a reply reads on one phone screen.
 MAX_REPLY_CHARS = 1000
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-# Phone keyboards often type full-width digits; masking reads them as the ASCII ones.
-_FULL_WIDTH = str.maketrans("０１２３４５６７８９Ｘｘ＋", "0123456789Xx+")
-_ID_CARD = re.compile(r"(?<![0-9Xx])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9Xx])")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-?(\d{3,4})(\d{4})(?!\d)")
-
-
 def mask_personal(text: str) -> str:
-    """Mask mobile, landline and ID-card numbers: 13812345678 -> 138****5678."""
-    text = text.translate(_FULL_WIDTH)
-    text = _ID_CARD.sub(lambda m: f"{m.group(1)}********{m.group(3)[-1]}", text)
-    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    return _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    """Mask phone, ID-card and bank-card numbers however typed (common.masking, shared with the backend)."""
+    return mask(text)
 
 
 def clip(text: str, limit: int = MAX_REPLY_CHARS) -> str:
