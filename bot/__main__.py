@@ -98,6 +98,27 @@ async def replay(settings, transcript: Path, drain_timeout: float) -> int:
     return 0
 
 
+async def requeue(settings, ticket: int | None, only_list: bool) -> int:
+    """Reset set-aside outbox rows so the running (or next) bot sends them again."""
+    from bot import tickets
+    from bot.store import Store
+
+    store = await Store.open(settings.store_path)
+    try:
+        rows, said = await tickets.set_aside(store)
+        for row in rows:
+            print(f"#{row['ticket_id']} {row['kind']} {row['group_name']}: {row['last_error']}")
+        if said:
+            print(f"{len(said)} replies could not be delivered")
+        if only_list:
+            return 0
+        count = await tickets.requeue(store, ticket)
+        print(f"requeued {count} outbox rows; a running bot sends them within seconds, or the next start does")
+    finally:
+        await store.close()
+    return 0
+
+
 async def run(settings) -> int:
     from bot.runtime import open_bot, serve
 
@@ -125,6 +146,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--config", type=Path, default=Path("config.yaml"))
     t.add_argument("--drain-timeout", type=float, default=60.0,
                    help="seconds to wait at the end for the backend to take queued tickets")
+    q = sub.add_parser("requeue", help="send again what the tracking backend refused (after fixing the key, "
+                                       "the config or the backend); lists what was set aside with --list")
+    q.add_argument("--config", type=Path, default=Path("config.yaml"))
+    q.add_argument("--ticket", type=int, help="only this ticket (the local number, as 待确认 shows it)")
+    q.add_argument("--list", action="store_true", help="only list what was set aside, with its error")
     c = sub.add_parser("check-config", help="validate a config file and exit")
     c.add_argument("--config", type=Path, default=Path("config.yaml"))
     return p
@@ -140,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             print(f"{args.config}: ok ({len(settings.groups)} groups, channel {settings.channel})")
             return 0
+        if args.command == "requeue":
+            return asyncio.run(requeue(settings, args.ticket, args.list))
         settings.tracker.api_key()
         if args.command == "replay":
             return asyncio.run(replay(settings, args.transcript, args.drain_timeout))

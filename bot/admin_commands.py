@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from bot import replies
+from bot import replies, tickets
 from bot.commands import Context, admin, router
 from bot.messages import Reply
 from classifier import registry
@@ -42,9 +43,23 @@ async def status(ctx: Context, m: re.Match) -> list[Reply]:
 
 @router.command("回滚模型", usage="回滚模型", role=admin)
 async def rollback(ctx: Context, m: re.Match) -> list[Reply]:
-    try:
-        version = registry.rollback(ctx.live_model.model_dir)
+    try:  # both load a model file: off the event loop
+        version = await asyncio.to_thread(registry.rollback, ctx.live_model.model_dir)
     except registry.ModelFileError as exc:
         return [ctx.reply(replies.rollback_failed(str(exc)))]
-    ctx.live_model.maybe_reload(force=True)
+    await ctx.live_model.reload(force=True)
     return [ctx.reply(replies.rolled_back(version))]
+
+
+@router.command("故障", "发送失败", usage="故障", role=admin)
+async def set_aside(ctx: Context, m: re.Match) -> list[Reply]:
+    """What the backend refused or what failed unexpectedly, kept aside with its error."""
+    rows, said = await tickets.set_aside(ctx.store)
+    listing = [(r["ticket_id"], r["kind"], r["last_error"] or "") for r in rows]
+    return [ctx.reply(replies.set_aside_list(listing, len(said)))]
+
+
+@router.command("重新提交", usage="重新提交 或 重新提交 编号", args=r"#?(?P<n>\d{1,9})?", role=admin)
+async def requeue(ctx: Context, m: re.Match) -> list[Reply]:
+    count = await tickets.requeue(ctx.store, int(m["n"]) if m["n"] else None)
+    return [ctx.reply(replies.requeued(count))]

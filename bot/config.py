@@ -39,6 +39,7 @@ class TrackerSettings:
     poll_interval: float = 60.0
     max_attempts: int = 4            # tries per call inside the client; the outbox retries beyond that
     key_on_reads: bool = False       # send api_key on GETs too (servers that close Open311 reads)
+    parallel: int = 8                # outbox calls in flight at once
 
     def api_key(self) -> str:
         value = os.environ.get(self.api_key_env, "").strip()
@@ -190,6 +191,7 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         poll_interval=t.number("poll_interval", 60.0, 0.05, 86400),
         max_attempts=int(t.number("max_attempts", 4, 1, 20, integer=True)),
         key_on_reads=t.flag("key_on_reads", False),
+        parallel=int(t.number("parallel", 8, 1, 64, integer=True)),
     )
     s = top.section("store")
     c = top.section("classifier")

@@ -109,6 +109,12 @@ class Intake:
         people = list(group.grid_managers) if group and group.grid_managers else list(self.settings.admins)
         return [Reply(text, None, None, who, self.staff_names.get(who), key) for who in people]
 
+    def refused_for_managers(self, row, reason: str) -> list[Reply]:
+        """The grid manager's word that a ticket the backend refused waits in their 待确认."""
+        text = replies.refused_for_manager(row["id"], self.names.get(row["category"], row["category"]),
+                                           row["group_name"], row["description"], reason)
+        return self.tell_managers(self.settings.group(row["group_name"]), text, row["message_key"])
+
     @property
     def staff_names(self) -> dict[str, str]:
         """Display names of staff, from config's console people (ids only are known otherwise)."""

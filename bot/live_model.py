@@ -6,6 +6,7 @@ logs why; a bot never runs without a model, so start-up refuses when none can be
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -45,5 +46,17 @@ class LiveModel:
         return True
 
     def classify(self, text: str) -> tuple[str, float]:
+        """Classify now, with the model that is live (a synchronous caller reloads in line)."""
         self.maybe_reload()
         return self.model.predict([text])[0]
+
+    async def aclassify(self, text: str) -> tuple[str, float]:
+        """Classify from the event loop: a due reload (seconds of loading) runs in a thread, so
+        the bot keeps taking messages meanwhile; prediction itself takes milliseconds."""
+        if time.monotonic() - self._checked >= self.reload_interval:
+            await self.reload()
+        return self.model.predict([text])[0]
+
+    async def reload(self, force: bool = False) -> bool:
+        """maybe_reload off the event loop."""
+        return await asyncio.to_thread(self.maybe_reload, force)

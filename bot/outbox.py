@@ -12,10 +12,12 @@ import asyncio
 import json
 import logging
 import random
+import re
 
 from bot import replies, tickets
 from bot.messages import Reply
-from bot.tracker import PermanentTrackerError, RetryableTrackerError, TrackerClient, TrackerError
+from bot.store import StoreError
+from bot.tracker import PermanentTrackerError, RetryableTrackerError, RetryPolicy, TrackerClient, TrackerError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,22 @@ class _Request:
         self.expected_datetime = _iso(getattr(request, "expected_datetime", None))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MADE_BEFORE = re.compile(r"already used for (\S+?) with other content")
+
+
+def clean(text: str | None) -> str | None:
+    """Text a backend will take: control characters (a NUL from a broken client) are dropped."""
+    return _CONTROL.sub("", text) if text else text
+
+
+def _already_made(exc: Exception) -> str | None:
+    """The ticket number when the backend says it made this message's ticket before (422 on a reused
+    Idempotency-Key: the same message, sent by an earlier store with another reporter salt)."""
+    found = _MADE_BEFORE.search(str(getattr(exc, "description", "") or exc))
+    return found.group(1) if found and getattr(exc, "status", None) == 422 else None
+
+
 def resident(row, text: str, ticket: str | None) -> Reply:
     """To the reporter where they reported: in their group, or privately (no group id)."""
     return Reply(text, row["group_id"], row["group_name"] if row["group_id"] else None, row["reporter_id"],
@@ -44,8 +62,14 @@ def resident(row, text: str, ticket: str | None) -> Reply:
 
 class Outbox:
     def __init__(self, store, tracker: TrackerClient, names: dict[str, str],
-                 base_delay: float = 2.0, max_delay: float = 300.0):
-        self.store, self.tracker, self.names = store, tracker, names
+                 base_delay: float = 2.0, max_delay: float = 300.0, parallel: int = 8, on_refused=None):
+        # The outbox is the retry mechanism: each call is made once per pass (no retries inside
+        # retries), and rows of different tickets go out side by side, so a black-holed backend
+        # costs one timeout per pass, not one per row and attempt.
+        self.store, self.tracker, self.names = store, tracker.with_retry(RetryPolicy(max_attempts=1)), names
+        self.parallel = parallel
+        # (ticket row, reason) -> replies to the grid manager; intake sets it (they go in 待确认)
+        self.on_refused = on_refused or (lambda row, reason: [])
         self.base_delay, self.max_delay = base_delay, max_delay
         self._wake = asyncio.Event()
         self._pass = asyncio.Lock()  # drain() and the worker must not send the same due rows at once
@@ -60,12 +84,31 @@ class Outbox:
         return max(retry_after or 0.0, step / 2 + random.uniform(0, step / 2))
 
     async def run_once(self) -> int:
-        """Send every due row once; returns how many were handled."""
+        """Send every due row once; returns how many were handled. Rows of one ticket go in order,
+        tickets side by side (up to `parallel`); a row that fails in an unexpected way is set aside
+        with its error and never stops the others."""
         async with self._pass:
-            rows = await tickets.due(self.store)
+            rows = await tickets.due(self.store, limit=max(20, self.parallel * 4))
+            by_ticket: dict[int, list] = {}
             for row in rows:
-                await self._send(row)
+                by_ticket.setdefault(row["ticket_id"], []).append(row)
+            gate = asyncio.Semaphore(self.parallel)
+
+            async def one_ticket(items) -> None:
+                async with gate:
+                    for row in items:
+                        await self._guarded(row)
+            await asyncio.gather(*(one_ticket(items) for items in by_ticket.values()))
             return len(rows)
+
+    async def _guarded(self, row) -> None:
+        try:
+            await self._send(row)
+        except StoreError:
+            raise  # the store cannot take work: stop, nothing is lost
+        except Exception as exc:  # noqa: BLE001 - a poison row: set aside, logged once, shown to admins
+            log.exception("outbox %s (ticket #%s) set aside: unexpected error", row["id"], row["ticket_id"])
+            await self._refused(row, f"unexpected error: {exc!r}")
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         while not stop.is_set():
@@ -123,27 +166,45 @@ class Outbox:
                 await self.store.queue_replies([resident(ticket, replies.ticket_delayed(), None)], None)
             await tickets.retry_later(self.store, row["id"], str(exc), wait)
         except (PermanentTrackerError, TrackerError) as exc:
+            made = _already_made(exc) if row["kind"] == "create" else None
+            if made:  # the backend has this ticket from an earlier store (another reporter salt): adopt it
+                log.warning("outbox %s (ticket #%s): the backend already made %s; adopted", row["id"], ticket["id"], made)
+                await self._made(row, ticket, payload, made)
+                return
             log.error("outbox %s (ticket #%s) refused by the backend: %s", row["id"], ticket["id"], exc)
-            answer = [resident(ticket, replies.ticket_failed(), None)] if row["kind"] == "create" else []
-            await tickets.give_up(self.store, row["id"], ticket["id"], str(exc), answer)
+            await self._refused(row, str(exc))
+
+    async def _refused(self, row, reason: str) -> None:
+        """A row the backend refused (or that failed unexpectedly) is set aside with its reason. A
+        refused create goes to the grid manager's 待确认 with the reason, and the resident is told
+        just that; `python -m bot requeue` or the admins' 重新提交 sends it again once fixed."""
+        ticket = await tickets.ticket(self.store, row["ticket_id"])
+        if row["kind"] != "create" or ticket is None:
+            await tickets.give_up(self.store, row["id"], row["ticket_id"], reason, [])
+            return
+        told = [resident(ticket, replies.ticket_refused(), None), *self.on_refused(ticket, reason)]
+        await tickets.give_up(self.store, row["id"], ticket["id"], reason, told)
 
     async def _create(self, row, ticket, payload: dict) -> None:
         made = await self.tracker.create(
-            payload["service_code"], payload["description"], address_string=payload.get("address_string"),
+            payload["service_code"], clean(payload["description"]), address_string=clean(payload.get("address_string")),
             group=payload.get("group"), reporter=payload.get("reporter"), message_id=payload.get("message_id"),
             media_url=payload.get("media_url"), idempotency_key=row["idempotency_key"])
+        await self._made(row, ticket, payload, made.service_request_id)
+
+    async def _made(self, row, ticket, payload: dict, number: str) -> None:
         # A new ticket is open: the resident hears its number now, and the details (agency,
         # deadline) are read after the answer is queued, so they never delay it.
-        request = _Request(None, made.service_request_id)
+        request = _Request(None, number)
         name = self.names.get(payload["service_code"], payload["service_code"])
         text = replies.ticket_created(name, request.service_request_id, request.status, request.status_notes)
         await tickets.created(self.store, row["id"], ticket["id"], request,
                               [resident(ticket, text, request.service_request_id)])
         self.replies_queued()
         try:
-            found = _Request(await self.tracker.get(made.service_request_id), made.service_request_id)
+            found = _Request(await self.tracker.get(number), number)
         except TrackerError as exc:
-            log.info("details of %s not read yet (%s); the status poller will", made.service_request_id, exc)
+            log.info("details of %s not read yet (%s); the status poller will", number, exc)
             return
         await tickets.status_changed(self.store, ticket["id"], found, found.status == "closed", [])
 

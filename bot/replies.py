@@ -46,6 +46,29 @@ def ticket_failed() -> str:
     return "您反映的问题暂时未能自动登记，已转网格员人工处理，请稍候。"
 
 
+def ticket_refused() -> str:
+    return "您反映的问题系统暂时未能自动登记，已转给网格员核实，登记后会告诉您工单号。"
+
+
+def refused_for_manager(local: int, category: str, group: str, text: str, reason: str) -> str:
+    return (f"待确认 #{local}【{category}】{group}：“{excerpt(text, 40)}”未能自动登记（{excerpt(reason, 80)}）。"
+            f"回复「确认 {local}」重新登记，「驳回 {local}」不登记。")
+
+
+def set_aside_list(rows: list[tuple[int, str, str]], replies_failed: int) -> str:
+    if not rows and not replies_failed:
+        return "没有未能发出的工单或消息。"
+    lines = [f"未能发出的工单操作 {len(rows)} 条："] + [f"#{n} {kind}：{excerpt(err, 60)}" for n, kind, err in rows[:15]]
+    if replies_failed:
+        lines.append(f"未能送达的回复 {replies_failed} 条。")
+    lines.append("修复后发送「重新提交」或「重新提交 编号」再试。")
+    return clip("\n".join(lines))
+
+
+def requeued(count: int) -> str:
+    return f"已重新提交 {count} 条，正在发送。" if count else "没有需要重新提交的内容。"
+
+
 def ticket_joined(category: str, number: str | None, status: str | None, notes: str | None, local: int) -> str:
     ref = number or f"#{local}"
     return (f"这个问题已有人反映过，已把您的反映并入同一工单【{category}】{ref}，当前状态："

@@ -43,7 +43,13 @@ class Retrainer:
         try:
             proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            try:
+                out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            except asyncio.TimeoutError:
+                # A run past its time must not promote later behind the admin's back: kill it.
+                proc.kill()
+                await proc.wait()
+                raise RuntimeError(f"training took longer than {self.timeout:.0f} s and was stopped") from None
             if proc.returncode != 0:
                 raise RuntimeError(err.decode(errors="replace").strip().splitlines()[-1:] or ["exit code "
                                    f"{proc.returncode}"])
@@ -55,7 +61,7 @@ class Retrainer:
             after = registry.current_version(self.model_dir)
             verdict = out.decode(errors="replace").strip().splitlines()[-1]
             if self.live_model is not None:
-                self.live_model.maybe_reload(force=True)
+                await self.live_model.reload(force=True)
             await report({"ok": True, "version": card["version"], "promoted": after != before,
                           "detection_f1": card["metrics"]["detection"]["f1"],
                           "category_f1": card["metrics"]["category_macro_f1"], "reason": verdict})

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.intake import Intake
 from bot.live_model import LiveModel
 from bot.messages import IncomingMessage
@@ -44,9 +44,11 @@ class Bot:
 
 
 @asynccontextmanager
-async def open_bot(settings: Settings, tracker_transport=None) -> AsyncIterator[Bot]:
-    """Every part opened, the intake resumed; closed again on exit. Errors here stop start-up."""
-    live_model = LiveModel(settings.classifier.model_dir, settings.classifier.reload_interval)
+async def open_bot(settings: Settings, tracker_transport=None, check_key: bool = True) -> AsyncIterator[Bot]:
+    """Every part opened, the intake resumed; closed again on exit. Errors here stop start-up:
+    a tracking backend that refuses the api key is a ConfigError (exit code 2), before any
+    complaint could be refused with it."""
+    live_model = await asyncio.to_thread(LiveModel, settings.classifier.model_dir, settings.classifier.reload_interval)
     store = await Store.open(settings.store_path)
     tracker = TrackerClient(settings.tracker.base_url, settings.tracker.api_key(),
                             jurisdiction_id=settings.tracker.jurisdiction_id, timeout=settings.tracker.timeout,
@@ -54,9 +56,13 @@ async def open_bot(settings: Settings, tracker_transport=None) -> AsyncIterator[
                             key_on_reads=settings.tracker.key_on_reads,
                             transport=tracker_transport)
     try:
+        if check_key and await tracker.check_key() is False:
+            raise ConfigError("tracker.api_key_env", f"the tracking backend at {settings.tracker.base_url} refused the "
+                              f"api key in {settings.tracker.api_key_env} (401/403): set the right key and start again")
         retrainer = Retrainer(settings.classifier.model_dir, settings.store_path, live_model)
         intake = Intake(settings, store, live_model, retrainer)
-        outbox = Outbox(store, tracker, intake.names)
+        outbox = Outbox(store, tracker, intake.names, parallel=settings.tracker.parallel,
+                        on_refused=intake.refused_for_managers)
         intake.wake_outbox = outbox.wake
         await intake.start()
         poller = StatusPoller(store, tracker, intake.names, settings.tracker.poll_interval)

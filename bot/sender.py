@@ -51,6 +51,10 @@ class Sender:
                     else:
                         log.warning("reply %s not delivered yet: %s", row["id"], exc)
                     continue
+                except Exception as exc:  # noqa: BLE001 - a poison reply: set aside, the rest go on
+                    log.exception("reply %s to %s set aside: unexpected error", row["id"], where)
+                    await self.store.give_up_reply(row["id"], f"unexpected error: {exc!r}")
+                    continue
                 # A store that cannot write (disk full) must not make the bot say this again and again.
                 self._said.add(row["id"])
             await self.store.mark_sent(row["id"])

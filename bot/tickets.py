@@ -133,8 +133,11 @@ async def add_note(store: Store, ticket_id: int, message_key: str, text: str, se
 
 
 async def _enqueue(db, ticket_id: int, kind: str, payload: dict | None, key: str) -> None:
+    """Queue a call; a row of the same key that was set aside (refused) is sent again with this payload."""
     await db.execute(
-        "INSERT OR IGNORE INTO outbox (ticket_id, kind, payload, idempotency_key, created_at) VALUES (?,?,?,?,?)",
+        "INSERT INTO outbox (ticket_id, kind, payload, idempotency_key, created_at) VALUES (?,?,?,?,?)"
+        " ON CONFLICT (idempotency_key) DO UPDATE SET payload = excluded.payload, failed_at = NULL,"
+        " next_attempt_at = 0, attempts = 0, last_error = NULL WHERE outbox.failed_at IS NOT NULL",
         (ticket_id, kind, json.dumps(payload or {}, ensure_ascii=False), key, now_iso()))
 
 
@@ -292,16 +295,44 @@ async def retry_later(store: Store, outbox_id: int, error: str, delay: float) ->
 
 
 async def give_up(store: Store, outbox_id: int, ticket_id: int, error: str, replies: list[Reply]) -> None:
-    """A permanent backend refusal: the ticket is marked failed and a person is told."""
+    """A refused (or poison) outbox row is set aside with its error. A ticket that was on its way
+    to the backend waits in its grid manager's 待确认 instead (确认 sends it again), and the people
+    in `replies` are told."""
     async with store.transaction() as db:
         await db.execute("UPDATE outbox SET failed_at = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
                          (now_iso(), error[:500], outbox_id))
         row = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,))).fetchone()
-        if row["state"] == T_QUEUED:
-            await db.execute("UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?", (T_FAILED, now_iso(), ticket_id))
-            await store._set_state(db, row["message_key"], ANSWERED, note=f"backend refused: {error[:200]}")
+        if row is not None and row["state"] == T_QUEUED:
+            await db.execute("UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?", (T_AWAITING, now_iso(), ticket_id))
+            await store._set_state(db, row["message_key"], AWAITING, note=f"backend refused: {error[:200]}")
         for reply in replies:
-            await store._queue_reply(db, reply, row["message_key"])
+            await store._queue_reply(db, reply, row["message_key"] if row is not None else None)
+
+
+async def set_aside(store: Store) -> tuple[list[aiosqlite.Row], list[aiosqlite.Row]]:
+    """Outbox rows and replies set aside (refused, poison, undeliverable), newest first."""
+    rows = await store.all("SELECT o.*, t.group_name, t.category, t.description, t.service_request_id"
+                           " FROM outbox o JOIN tickets t ON t.id = o.ticket_id WHERE o.failed_at IS NOT NULL"
+                           " ORDER BY o.id DESC LIMIT 50")
+    said = await store.all("SELECT * FROM replies WHERE failed_at IS NOT NULL ORDER BY id DESC LIMIT 50")
+    return rows, said
+
+
+async def requeue(store: Store, ticket_id: int | None = None) -> int:
+    """Send set-aside outbox rows again (all, or one ticket's); their tickets are on their way again."""
+    async with store.transaction() as db:
+        where, params = ("AND ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
+        rows = await (await db.execute(f"SELECT * FROM outbox WHERE failed_at IS NOT NULL {where}", params)).fetchall()
+        for row in rows:
+            await db.execute("UPDATE outbox SET failed_at = NULL, next_attempt_at = 0, attempts = 0 WHERE id = ?",
+                             (row["id"],))
+            if row["kind"] == "create":
+                ticket = await (await db.execute("SELECT * FROM tickets WHERE id = ?", (row["ticket_id"],))).fetchone()
+                if ticket["state"] in (T_AWAITING, T_FAILED):
+                    await db.execute("UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?",
+                                     (T_QUEUED, now_iso(), ticket["id"]))
+                    await store._set_state(db, ticket["message_key"], QUEUED, note="requeued")
+    return len(rows)
 
 
 async def status_changed(store: Store, ticket_id: int, request: Any, closed: bool, replies: list[Reply]) -> None:

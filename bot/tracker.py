@@ -143,6 +143,24 @@ class TrackerClient:
             raise ValueError(f"tracker.api_key_env: environment variable {api_key_env} is not set")
         return cls(base_url, api_key, **options)
 
+    def with_retry(self, retry: RetryPolicy) -> "TrackerClient":
+        """The same client (same connections) with another retry policy: the outbox retries calls
+        itself, so its calls are made once each (one retry budget, not retries inside retries)."""
+        other = object.__new__(TrackerClient)
+        other.__dict__.update(self.__dict__)
+        other._retry = retry
+        return other
+
+    async def check_key(self) -> bool | None:
+        """Whether the backend accepts our api_key, asked without making anything: an empty create
+        is refused for its missing fields (400) with a good key, and with 401/403 otherwise.
+        None when the backend cannot be reached (the outbox waits for it)."""
+        try:
+            response = await self._http.post("/requests.json", data={"api_key": self._api_key, **self._jurisdiction})
+        except httpx.TransportError:
+            return None
+        return response.status_code not in (401, 403)
+
     async def __aenter__(self) -> TrackerClient:
         return self
 

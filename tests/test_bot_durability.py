@@ -90,16 +90,14 @@ async def test_messages_stored_before_a_crash_are_finished_after_restart(tmp_pat
     assert len(await all_tickets(backend.base_url)) == 1
 
 
-async def test_a_refusing_backend_marks_the_ticket_failed_and_tells_the_resident(tmp_path, shipped_models,
-                                                                                monkeypatch):
+async def test_a_backend_that_refuses_the_key_stops_the_bot_before_it_takes_a_message(tmp_path, shipped_models):
+    from bot.config import ConfigError
+
     with BackendProcess(tmp_path / "backend.db", api_keys=["another-key"]) as backend:
         settings = settings_for(tmp_path, backend.base_url, shipped_models[0])
-        async with running_bot(settings) as chat:
-            said = await chat.say("王女士", LIGHT)
-            row = await chat.bot.store.one("SELECT state FROM tickets")
-            outbox = await chat.bot.store.one("SELECT failed_at, last_error FROM outbox")
-    assert "人工处理" in said[0].text
-    assert row["state"] == "failed" and outbox["failed_at"] and "403" in outbox["last_error"]
+        with pytest.raises(ConfigError, match="refused the api key"):
+            async with running_bot(settings):
+                pass  # never reached: no complaint is taken (and refused) with a wrong key
 
 
 async def test_the_running_bot_follows_promote_and_keeps_the_last_good_model(tmp_path, backend, shipped_models):

@@ -12,7 +12,7 @@ from classifier.corpus import NONE
 
 async def run(turn) -> bool:
     if turn.row["state"] == RECEIVED:
-        turn.label, turn.confidence = turn.intake.live_model.classify(turn.text)
+        turn.label, turn.confidence = await turn.intake.live_model.aclassify(turn.text)
         await turn.store.set_state(turn.key, CLASSIFIED, label=turn.label, confidence=turn.confidence)
     else:
         turn.label, turn.confidence = turn.row["label"], turn.row["confidence"] or 0.0

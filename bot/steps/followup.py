@@ -117,7 +117,7 @@ async def _continuation(turn, text: str) -> bool:
     gazetteer = turn.group.places if turn.group else ()
     if places.extract(text, gazetteer).conflicts(places.extract(row["description"], gazetteer)):
         return False  # 「7栋也是」: another place, another ticket
-    label, confidence = turn.intake.live_model.classify(text)
+    label, confidence = await turn.intake.live_model.aclassify(text)
     if label != NONE and confidence >= turn.settings.classifier.auto_ticket and label != row["category"]:
         return False  # a new complaint of its own
     await tickets.add_note(turn.store, row["id"], turn.key, text.strip(), turn.sent_at, list(turn.said))
