@@ -40,6 +40,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _without_query(record: logging.LogRecord) -> bool:
+    """The access log keeps paths, never query strings: they can carry an api_key or what staff
+    searched the ledger for (a resident's name or phone number)."""
+    if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+        path = record.args[2]
+        if "?" in path:
+            record.args = (*record.args[:2], path.split("?", 1)[0] + "?…", *record.args[3:])
+    return True
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -53,6 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"backend: {exc}", file=sys.stderr)
         return 2
+    logging.getLogger("uvicorn.access").addFilter(_without_query)
     uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log,
                 log_level="info", timeout_graceful_shutdown=5)
     return 0

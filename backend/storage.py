@@ -22,6 +22,7 @@ from backend.records import (  # noqa: F401  (re-exported: the names callers kno
     FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
 )
 from backend.schema import migrate
+from common.files import private_database
 
 SELECT_TICKETS = (
     "SELECT " + REQUEST_COLUMNS + " FROM requests"
@@ -64,6 +65,7 @@ class _Worker:
 def connect(path: Path) -> sqlite3.Connection:
     """A connection set up as every part of the backend uses one (WAL, foreign keys, busy timeout)."""
     # isolation_level=None: no implicit transactions; every write says BEGIN IMMEDIATE itself.
+    private_database(path)  # 0600, and so are its -wal and -shm files
     conn = sqlite3.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")

@@ -63,3 +63,12 @@ async def set_aside(ctx: Context, m: re.Match) -> list[Reply]:
 async def requeue(ctx: Context, m: re.Match) -> list[Reply]:
     count = await tickets.requeue(ctx.store, int(m["n"]) if m["n"] else None)
     return [ctx.reply(replies.requeued(count))]
+
+
+@router.command("换群", usage="换群 群名", args=r"(?P<name>.{1,80})", role=admin)
+async def unpin_room(ctx: Context, m: re.Match) -> list[Reply]:
+    """Let a monitored group's name go to a new room (the old one was dissolved or replaced)."""
+    name = m["name"].strip()
+    if ctx.settings.group(name) is None:
+        return [ctx.reply(replies.unknown_group(name))]
+    return [ctx.reply(replies.room_unpinned(name, await ctx.store.unpin_room(name)))]

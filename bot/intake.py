@@ -40,6 +40,11 @@ class Intake:
         """Take one message; False when it was ignored unseen (unmonitored group) or a repeat event."""
         if msg.in_group and self.settings.group(msg.group_name) is None:
             return False  # only configured groups are heard; the rest are not even stored
+        if msg.in_group and msg.group_id and not await self.store.room_for(
+                msg.group_name, msg.group_id, [Reply(replies.room_conflict(msg.group_name, msg.group_id), None, None,
+                                                     admin, self.staff_names.get(admin)) for admin in self.settings.admins]):
+            log.warning("room %s calls itself %r, a name pinned to another room: refused", msg.group_id, msg.group_name)
+            return False
         row, is_new = await self.store.insert_message(msg)
         if not is_new and row["state"] not in (RECEIVED, CLASSIFIED):
             return False  # decided before: done, or waiting for the backend or a manager

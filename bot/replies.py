@@ -65,6 +65,19 @@ def set_aside_list(rows: list[tuple[int, str, str]], replies_failed: int) -> str
     return clip("\n".join(lines))
 
 
+def room_conflict(name: str, room_id: str) -> str:
+    return (f"注意：出现了另一个名为“{excerpt(name, 30)}”的群（{room_id[:60]}），与已登记的群不是同一个，"
+            f"其消息已被拒绝。如果原群已解散、确需换成这个群，请发送「换群 {excerpt(name, 30)}」后让新群再发一条消息。")
+
+
+def room_unpinned(name: str, done: bool) -> str:
+    return f"已解除“{name}”与原群的绑定，下一条消息所在的群将成为该群。" if done else f"“{name}”还没有绑定群。"
+
+
+def unknown_group(name: str) -> str:
+    return f"配置里没有名为“{excerpt(name, 30)}”的群。"
+
+
 def requeued(count: int) -> str:
     return f"已重新提交 {count} 条，正在发送。" if count else "没有需要重新提交的内容。"
 

@@ -16,8 +16,9 @@ from typing import Any, AsyncIterator, Iterable
 import aiosqlite
 
 from bot.messages import IncomingMessage, Reply
+from common.files import private_database
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Message states: where each message is on its way; FINAL ones are never processed again.
 RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
@@ -103,6 +104,12 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX ticket_notes_ticket ON ticket_notes(ticket_id);
     CREATE INDEX tickets_asking ON tickets(state) WHERE state = 'asking';
     """,
+    # 4: a monitored group is the room first seen with its name, not whoever has that name.
+    4: """
+    CREATE TABLE rooms (name TEXT PRIMARY KEY, room_id TEXT NOT NULL, pinned_at TEXT NOT NULL);
+    CREATE TABLE room_conflicts (name TEXT NOT NULL, room_id TEXT NOT NULL, first_seen TEXT NOT NULL,
+                                 PRIMARY KEY (name, room_id));
+    """,
 }
 
 
@@ -125,7 +132,7 @@ class Store:
     async def open(cls, path: Path | str) -> "Store":
         path = Path(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_database(path)  # 0600, and so are its -wal and -shm files
             db = await aiosqlite.connect(path, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the bot's store ({exc})") from exc
@@ -225,6 +232,31 @@ class Store:
     async def last_message_of(self, sender_id: str, group_name: str | None, before_id: int) -> aiosqlite.Row | None:
         return await self.one("SELECT * FROM messages WHERE sender_id = ? AND group_name IS ? AND id < ?"
                               " ORDER BY id DESC LIMIT 1", (sender_id, group_name, before_id))
+
+    # -- rooms: a group name is pinned to the first room seen with it ------------------------
+
+    async def room_for(self, name: str, room_id: str, report: list[Reply]) -> bool:
+        """Whether `room_id` is the room pinned to `name` (pinning it on first sight). Another room
+        with the name is refused; the first time it is seen, `report` goes out (to the admins)."""
+        async with self.transaction() as db:
+            row = await (await db.execute("SELECT room_id FROM rooms WHERE name = ?", (name,))).fetchone()
+            if row is None:
+                await db.execute("INSERT INTO rooms (name, room_id, pinned_at) VALUES (?,?,?)", (name, room_id, now_iso()))
+                return True
+            if row["room_id"] == room_id:
+                return True
+            cur = await db.execute("INSERT OR IGNORE INTO room_conflicts (name, room_id, first_seen) VALUES (?,?,?)",
+                                   (name, room_id, now_iso()))
+            if cur.rowcount == 1:
+                for reply in report:
+                    await self._queue_reply(db, reply, None)
+            return False
+
+    async def unpin_room(self, name: str) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute("DELETE FROM rooms WHERE name = ?", (name,))
+            await db.execute("DELETE FROM room_conflicts WHERE name = ?", (name,))
+            return cur.rowcount == 1
 
     # -- replies: a durable queue, so an answer survives a crash between deciding and sending --
 
