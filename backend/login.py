@@ -118,7 +118,7 @@ async def login(request: Request) -> Response:
         return await login_page(request, MESSAGES["stale"], 403, username, form.get("next"))
     address = request.client.host if request.client else "unknown"
     throttle = state.throttle
-    if throttle.blocked(username, address):
+    if not throttle.begin(username, address):
         log.warning("login refused (too many failures) from %s", address)
         return await login_page(request, MESSAGES["throttled"].format(minutes=throttle.window_minutes), 429,
                                 next_path=form.get("next"))
@@ -129,12 +129,11 @@ async def login(request: Request) -> Response:
     else:
         ok = await asyncio.to_thread(accounts.verify_password, record[1], password)
     if not ok:
-        throttle.failed(username, address)
         # The name only when it is an account: a password typed into the name field stays out of logs.
         log.warning("failed login for %s from %s", record[0].username if record else "an unknown name", address)
         return await login_page(request, MESSAGES["wrong"], 401, username, form.get("next"))
     staff, password_hash = record
-    throttle.succeeded(username)
+    throttle.succeeded(username, address)
     if accounts.needs_rehash(password_hash):
         await state.db.write(accounts.store_rehash, staff.id, await asyncio.to_thread(accounts.rehash, password))
     session_id = await state.db.write(sessions.start, staff.id, state.config.staff)

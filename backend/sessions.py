@@ -164,8 +164,20 @@ class LoginThrottle:
         for key in self._keys(username, address):
             self._failures.setdefault(key, deque()).append(self._clock())
 
-    def succeeded(self, username: str) -> None:
+    def begin(self, username: str, address: str) -> bool:
+        """Check and count an attempt in one step (no await in between): False when blocked. The
+        attempt counts as a failure until it succeeds, so forty guesses sent at once meet the limit
+        as forty sent one after another would."""
+        if self.blocked(username, address):
+            return False
+        self.failed(username, address)
+        return True
+
+    def succeeded(self, username: str, address: str | None = None) -> None:
         self._failures.pop(("account", username.strip().lower()), None)
+        times = self._failures.get(("address", address)) if address is not None else None
+        if times:
+            times.pop()  # the attempt begin() counted was not a failure after all
 
     @property
     def window_minutes(self) -> int:

@@ -14,6 +14,7 @@ import re
 from typing import Mapping
 from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from backend.config import BackendConfig
@@ -46,10 +47,11 @@ async def read_fields(request: Request) -> dict[str, str]:
     if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        form = await request.form(max_files=0, max_fields=50)
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+    # Every body is read (and counted) before it is parsed, however it is sent: a chunked multipart
+    # body has no Content-Length, and Starlette's form parser would otherwise take it whole.
     body = await _read_body(request)
+    if content_type == "multipart/form-data":
+        return await _multipart_fields(request, body)
     if content_type == "application/json":
         return _json_fields(body)
     if content_type in ("application/x-www-form-urlencoded", ""):
@@ -71,14 +73,38 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+async def _multipart_fields(request: Request, body: bytes) -> dict[str, str]:
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+    try:
+        form = await Request(request.scope, replay).form(max_files=0, max_fields=50)
+    except HTTPException as exc:
+        raise ApiError(400, f"multipart body: {exc.detail}") from exc
+    return _text_fields({key: value for key, value in form.items() if isinstance(value, str)})
+
+
 def _json_fields(body: bytes) -> dict[str, str]:
     try:
         data = json.loads(body or b"{}")
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ApiError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "JSON body must be an object of fields")
-    return {str(k): "" if v is None else str(v) for k, v in data.items()}
+    return _text_fields({str(k): "" if v is None else str(v) for k, v in data.items()})
+
+
+def _text_fields(fields: dict[str, str]) -> dict[str, str]:
+    """Fields that are text the database can keep: a lone surrogate ("\\ud800" in JSON) is refused."""
+    for key, value in fields.items():
+        try:
+            key.encode("utf-8")
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, f"field {key.encode('utf-8', 'replace').decode()!r} is not valid Unicode text "
+                                "(a lone surrogate)") from None
+    return fields
 
 
 def client_label(fields: Mapping[str, str], api_keys: frozenset[str]) -> str:
