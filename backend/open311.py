@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from backend import clock, privacy
 from backend.config import BackendConfig, Service
-from backend.records import Filters, IdempotencyConflict
+from backend.records import RATINGS, Filters, IdempotencyConflict
 from backend.validation import (
     STATUSES, ApiError, check_jurisdiction, client_label, csv_list, idempotency_key,
     MAX_NOTES, new_request, read_fields, status_change, text,
@@ -217,6 +217,26 @@ async def change_category(request: Request) -> JSONResponse:
     return JSONResponse([request_json(row, state.config)])
 
 
+async def rate(request: Request) -> JSONResponse:
+    """Extension: a resident's rating of a ticket's outcome (relayed by the bot): one per reporter
+    per ticket, the last counts; it never changes the status or the staff's notes."""
+    state = request.app.state
+    fields = await read_fields(request)
+    client_label(fields, state.api_keys)
+    rating = text(fields, "rating", 16, required=True)
+    if rating not in RATINGS:
+        raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
+    reporter = text(fields, "reporter", 200, required=True)
+    ticket = request.path_params["ticket"]
+    try:
+        row = await state.db.rate(ticket, reporter, rating, idempotency_key(request))
+    except IdempotencyConflict as exc:
+        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
+    if row is None:
+        raise ApiError(404, f"no service request {ticket!r}")
+    return JSONResponse([request_json(row, state.config)])
+
+
 routes = [
     Route("/services.json", list_services, methods=["GET"]),
     Route("/services/{code}.json", service_definition, methods=["GET"]),
@@ -226,4 +246,5 @@ routes = [
     Route("/requests/{ticket}/status.json", change_status, methods=["POST"]),
     Route("/requests/{ticket}/notes.json", add_note, methods=["POST"]),
     Route("/requests/{ticket}/category.json", change_category, methods=["POST"]),
+    Route("/requests/{ticket}/rating.json", rate, methods=["POST"]),
 ]

@@ -35,11 +35,12 @@ COUNT_BY_CODE_AND_DAY = (
     "SELECT service_code AS code, (requested_us + :offset_us) / :us_per_day AS day, count(*) AS n"
     " FROM requests" + FILTER_WHERE + " AND requested_us >= :since_us GROUP BY service_code, day"
 )
-# Every rating a resident gave (several residents may rate one ticket), by the ticket's category.
+# Residents' ratings by the ticket's category: one per reporter per ticket (their last), so twenty
+# ratings of one resident count once.
 COUNT_RATINGS = (
-    "SELECT r.service_code AS key, h.rating AS rating, count(*) AS n FROM status_history h"
-    " JOIN (SELECT id, service_code FROM requests" + FILTER_WHERE + ") r ON r.id = h.request_id"
-    " WHERE h.rating IS NOT NULL GROUP BY r.service_code, h.rating"
+    "SELECT r.service_code AS key, g.rating AS rating, count(*) AS n FROM ratings g"
+    " JOIN (SELECT id, service_code FROM requests" + FILTER_WHERE + ") r ON r.id = g.request_id"
+    " GROUP BY r.service_code, g.rating"
 )
 GROUP_NAMES = "SELECT DISTINCT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY group_name"
 

@@ -111,6 +111,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX requests_closed ON requests (closed_us);
     CREATE INDEX status_history_ratings ON status_history (rating) WHERE rating IS NOT NULL;
     """,
+    # 3: one rating per reporter per ticket (the last counts), kept apart from the status; ratings
+    #    given before keep counting, one each (their reporter was not recorded).
+    """
+    CREATE TABLE ratings (
+        request_id INTEGER NOT NULL REFERENCES requests (id),
+        reporter   TEXT NOT NULL,
+        rating     TEXT NOT NULL,
+        at_us      INTEGER NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        PRIMARY KEY (request_id, reporter)
+    );
+    INSERT INTO ratings (request_id, reporter, rating, at_us)
+        SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE rating IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -126,6 +126,29 @@ class Database:
         return await self._writer.run(self._add_history, ticket, (code, agency, name), None, changed_by, key,
                                       staff_id, scope)
 
+    async def rate(self, ticket: str, reporter: str, rating: str, key: str | None) -> dict | None:
+        return await self._writer.run(self._rate, ticket, reporter, rating, key)
+
+    def _rate(self, conn: sqlite3.Connection, ticket: str, reporter: str, rating: str, key: str | None) -> dict | None:
+        """A resident's rating: one per reporter per ticket (the last counts); the status, the staff's
+        notes and the history of changes stay as they are."""
+        with transaction(conn):
+            row = conn.execute("SELECT id FROM requests WHERE ticket = ?", (ticket,)).fetchone()
+            if row is None:
+                return None
+            if key is not None:
+                seen = conn.execute("SELECT request_id FROM ratings WHERE idempotency_key = ?", (key,)).fetchone()
+                if seen is not None:
+                    if seen["request_id"] != row["id"]:
+                        raise IdempotencyConflict(ticket)
+                    return _select_tickets(conn, [ticket])[0]
+            conn.execute("INSERT INTO ratings (request_id, reporter, rating, at_us, idempotency_key) VALUES (?,?,?,?,?)"
+                         " ON CONFLICT (request_id, reporter) DO UPDATE SET rating = excluded.rating,"
+                         " at_us = excluded.at_us, idempotency_key = excluded.idempotency_key",
+                         (row["id"], reporter, rating, clock.now_us(), key))
+            conn.execute("UPDATE requests SET rating = ? WHERE id = ?", (rating, row["id"]))
+            return _select_tickets(conn, [ticket])[0]
+
     async def get_many(self, tickets: list[str], scope: list[str] | None = None) -> list[dict]:
         return await self._reader.run(_select_tickets, tickets, scope)
 
@@ -258,6 +281,9 @@ def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusCha
         (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
          change.staff_id, change.rating, row["id"]),
     )
+    if change.rating is not None:  # a rating sent with a status change (older clients): one of its own
+        conn.execute("INSERT INTO ratings (request_id, reporter, rating, at_us)"
+                     " SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE id = last_insert_rowid()")
 
 
 def _replayed_change(conn: sqlite3.Connection, request_id: int, change: StatusChange) -> bool:

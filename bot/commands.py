@@ -202,7 +202,9 @@ async def _rate(ctx: Context, m: re.Match, rating: str) -> list[Reply]:
     if not closed:
         return [ctx.reply(replies.ticket_not_found(m["number"] or "（已办结待评价）"))]
     row = closed[-1]
-    payload = {"status": "closed", "status_notes": f"居民评价：{rating}", "rating": rating}
+    # The rating goes to the backend apart from the status: one per reporter (their opaque id), the
+    # last counts, and the staff's closing note and the status stay as they are.
+    payload = {"rating": rating, "reporter": ctx.payload_for(row, row["category"])["reporter"]}
     await tickets.rate(ctx.store, row["id"], rating, payload, f"rate:{ctx.msg.message_id}")
     return [ctx.reply(replies.thanks_for_rating(row["service_request_id"], rating), ticket=row["service_request_id"])]
 

@@ -146,6 +146,10 @@ class Outbox:
                 await self.tracker.add_note(ticket["service_request_id"], payload["note"],
                                             idempotency_key=row["idempotency_key"])
                 await tickets.sent_update(self.store, row["id"])
+            elif row["kind"] == "rating":
+                await self.tracker.rate(ticket["service_request_id"], payload["reporter"], payload["rating"],
+                                        idempotency_key=row["idempotency_key"])
+                await tickets.sent_update(self.store, row["id"])
             elif row["kind"] == "recategorize":
                 request = await self.tracker.recategorize(ticket["service_request_id"], payload["service_code"],
                                                           idempotency_key=row["idempotency_key"])

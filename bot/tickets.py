@@ -350,7 +350,7 @@ async def rate(store: Store, ticket_id: int, rating: str, payload: dict, key: st
     """Store a resident's rating and queue it for the backend as a status update."""
     async with store.transaction() as db:
         await db.execute("UPDATE tickets SET rating = ?, updated_at = ? WHERE id = ?", (rating, now_iso(), ticket_id))
-        await _enqueue(db, ticket_id, "update", payload, key)
+        await _enqueue(db, ticket_id, "rating", payload, key)
 
 
 async def ignore(store: Store, key: str, note: str, replies: list[Reply] = ()) -> None:

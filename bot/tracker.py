@@ -236,6 +236,13 @@ class TrackerClient:
                          data={"api_key": self._api_key, "note": note},
                          headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
 
+    async def rate(self, service_request_id: str, reporter: str, rating: str, *,
+                   idempotency_key: str | None = None) -> None:
+        """A resident's rating, apart from the status (extension `POST /requests/{id}/rating.json`)."""
+        await self._send("POST", f"/requests/{quote(service_request_id, safe='')}/rating.json",
+                         data={"api_key": self._api_key, "reporter": reporter, "rating": rating},
+                         headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
+
     async def recategorize(self, service_request_id: str, service_code: str, *,
                            idempotency_key: str | None = None) -> ServiceRequest:
         """Move a ticket to another category (extension `POST /requests/{id}/category.json`)."""
