@@ -24,10 +24,11 @@ model: $(STAMP)
 # development key unless GRIDBOT_API_KEY is already set.
 run: model
 	@mkdir -p var
-	@export GRIDBOT_API_KEY="$${GRIDBOT_API_KEY:-local-dev-key}"; export GRIDBOT_API_KEYS="$$GRIDBOT_API_KEY"; \
-	$(PY) -m backend --host 127.0.0.1 --port 8311 --db var/backend.db > var/backend.log 2>&1 & backend=$$!; \
+	@port=$$($(PY) -m bot.devport --config $(CONFIG)) || exit 1; \
+	export GRIDBOT_API_KEY="$${GRIDBOT_API_KEY:-local-dev-key}"; export GRIDBOT_API_KEYS="$$GRIDBOT_API_KEY"; \
+	$(PY) -m backend --host 127.0.0.1 --port $$port --db var/backend.db > var/backend.log 2>&1 & backend=$$!; \
 	trap 'kill $$backend 2>/dev/null' EXIT INT TERM; \
-	echo "ledger (台账): http://127.0.0.1:8311/   backend log: var/backend.log"; \
+	echo "ledger (台账): http://127.0.0.1:$$port/   backend log: var/backend.log"; \
 	$(PY) -m bot run --config $(CONFIG)
 
 # The WeChat gateway that the tests start (Node.js 18+), exactly as package-lock.json pins it.
