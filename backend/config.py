@@ -9,20 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import Field, ValidationError
+
+from common.settings import Strict, first_problem
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 API_KEYS_ENV = "GRIDBOT_API_KEYS"
-
-_KNOWN_KEYS = {
-    "taxonomy", "timezone", "ticket_prefix", "jurisdiction_id", "service_groups",
-    "agencies", "default_deadline_days", "deadline_days", "require_key_for_reads",
-    "session_idle_minutes", "session_max_hours", "login_window_minutes", "login_max_failures",
-    "login_max_failures_per_address",
-}
-
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the file and key path."""
@@ -61,6 +57,31 @@ class BackendConfig:
     staff: StaffSettings = StaffSettings()
 
 
+Positive = Annotated[float, Field(gt=0, le=100_000)]
+PositiveWhole = Annotated[int, Field(gt=0, le=100_000)]
+
+
+class _BackendFile(Strict):
+    """The file's keys and the types of its simple values (common.settings, as the bot's config):
+    an unknown key is an error naming the nearest known one. The values checked against the
+    taxonomy (groups, agencies, deadlines) are checked below with their own messages."""
+
+    taxonomy: Any = None
+    timezone: Any = None
+    ticket_prefix: Any = None
+    jurisdiction_id: Any = None
+    service_groups: Any = None
+    agencies: Any = None
+    default_deadline_days: Any = None
+    deadline_days: Any = None
+    require_key_for_reads: bool = False
+    session_idle_minutes: Positive = StaffSettings.session_idle_minutes
+    session_max_hours: Positive = StaffSettings.session_max_hours
+    login_window_minutes: Positive = StaffSettings.login_window_minutes
+    login_max_failures: PositiveWhole = StaffSettings.login_max_failures
+    login_max_failures_per_address: PositiveWhole = StaffSettings.login_max_failures_per_address
+
+
 def load_config(path: Path | str | None = None) -> BackendConfig:
     """Read and validate a backend config file (defaults.yaml when `path` is None)."""
     path = Path(path) if path else DEFAULTS_PATH
@@ -68,9 +89,11 @@ def load_config(path: Path | str | None = None) -> BackendConfig:
     where = str(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping of settings at the top level")
-    unknown = sorted(set(raw) - _KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(f"{where}: {unknown[0]}: unknown setting (known: {', '.join(sorted(_KNOWN_KEYS))})")
+    try:
+        checked = _BackendFile.model_validate(raw)
+    except ValidationError as exc:
+        key, reason = first_problem(exc, _BackendFile)
+        raise ConfigError(f"{where}: {key}: {reason}") from None
     taxonomy = _load_taxonomy(path.parent / _text(raw, "taxonomy", where), where)
     groups = _service_groups(raw.get("service_groups"), taxonomy, where)
     agencies = _agencies(raw.get("agencies"), taxonomy, where)
@@ -84,8 +107,8 @@ def load_config(path: Path | str | None = None) -> BackendConfig:
         timezone=_timezone(_text(raw, "timezone", where), where),
         ticket_prefix=_ticket_prefix(_text(raw, "ticket_prefix", where), where),
         jurisdiction_id=_optional_text(raw, "jurisdiction_id", where),
-        require_key_for_reads=_flag(raw, "require_key_for_reads", where),
-        staff=_staff_settings(raw, where),
+        require_key_for_reads=checked.require_key_for_reads,
+        staff=StaffSettings(**{name: getattr(checked, name) for name in StaffSettings.__dataclass_fields__}),
     )
 
 
@@ -172,28 +195,6 @@ def _positive_days(value: object, where: str) -> int:
     # bool is an int in Python; `yes` in YAML must not become one day.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
         raise ConfigError(f"{where}: expected a whole number of days from 1 to 3650, got {value!r}")
-    return value
-
-
-def _staff_settings(raw: dict, where: str) -> StaffSettings:
-    defaults = StaffSettings()
-    values = {}
-    for key, kind in (("session_idle_minutes", float), ("session_max_hours", float),
-                      ("login_window_minutes", float), ("login_max_failures", int),
-                      ("login_max_failures_per_address", int)):
-        value = raw.get(key, getattr(defaults, key))
-        allowed = (int,) if kind is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed) or not 0 < value <= 100_000:
-            raise ConfigError(f"{where}: {key}: expected a positive {'whole ' if kind is int else ''}"
-                              f"number, got {value!r}")
-        values[key] = value
-    return StaffSettings(**values)
-
-
-def _flag(raw: dict, key: str, where: str) -> bool:
-    value = raw.get(key, False)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: {key}: expected true or false, got {value!r}")
     return value
 
 

@@ -6,11 +6,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import Field, StringConstraints, ValidationError, field_validator
 
 from classifier.corpus import AUTO_TICKET, IGNORE_BELOW
+from common.settings import Strict, first_problem
 
 
 class ConfigError(ValueError):
@@ -107,129 +109,132 @@ class Settings:
         return next((g for g in self.groups if g.name == name), None)
 
 
-class _Reader:
-    """Typed access to a YAML mapping that knows each value's key path."""
+# -- the file's shape (common.settings: one validation approach for the bot and the backend) ----
 
-    def __init__(self, data: Any, path: str, source: str | None):
-        self.data, self.path, self.source = data, path, source
-        if not isinstance(data, dict):
-            self.fail(self.path or "(top level)", "must be a mapping")
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+EnvName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
-    def fail(self, key: str, reason: str):
-        raise ConfigError(key, reason, self.source)
 
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
+def _between(low: float, high: float, whole: bool = False):
+    return Annotated[int if whole else float, Field(ge=low, le=high)]
 
-    def section(self, name: str, required: bool = True) -> "_Reader | None":
-        if name not in self.data or self.data[name] is None:
-            if required:
-                self.fail(self.key(name), "is missing")
-            return None
-        return _Reader(self.data[name], self.key(name), self.source)
 
-    def text(self, name: str, default: Any = ..., pattern: str | None = None) -> Any:
-        value = self.data.get(name, default)
-        if value is ...:
-            self.fail(self.key(name), "is missing")
-        if value is None and default is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.fail(self.key(name), f"must be a non-empty string, not {value!r}")
-        if pattern and not re.fullmatch(pattern, value.strip()):
-            self.fail(self.key(name), f"{value!r} is not valid here")
-        return value.strip()
+class _GroupFile(Strict):
+    name: Text
+    community: Text | None = None
+    grid_managers: list[Text] = []
+    places: list[Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"[^|\s]")]] = []
 
-    def number(self, name: str, default: float, low: float, high: float, integer: bool = False) -> float:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-            self.fail(self.key(name), f"must be a {'whole ' if integer else ''}number, not {value!r}")
-        if not low <= value <= high:
-            self.fail(self.key(name), f"must be between {low} and {high}, not {value}")
-        return value
 
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            self.fail(self.key(name), f"must be true or false, not {value!r}")
-        return value
+class _TrackerFile(Strict):
+    base_url: str
+    api_key_env: EnvName = "GRIDBOT_API_KEY"
+    jurisdiction_id: Text | None = None
+    timeout: _between(0.1, 300) = 10.0
+    poll_interval: _between(0.05, 86400) = 60.0
+    max_attempts: _between(1, 20, whole=True) = 4
+    key_on_reads: bool = False
+    parallel: _between(1, 64, whole=True) = 8
 
-    def ids(self, name: str) -> tuple[str, ...]:
-        value = self.data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            self.fail(self.key(name), "must be a list of WeChat ids (strings)")
-        return tuple(v.strip() for v in value)
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+            raise ValueError(f"{value!r} has no scheme: write http://{value} (or https://…)")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value!r} must be an http:// or https:// address")
+        return value.rstrip("/")
+
+
+class _StoreFile(Strict):
+    path: Text
+
+
+class _ClassifierFile(Strict):
+    model_dir: Text = "models"
+    ignore_below: _between(0.0, 1.0) = IGNORE_BELOW
+    auto_ticket: _between(0.0, 1.0) = AUTO_TICKET
+    reload_interval: _between(0.0, 86400) = 10.0
+
+
+class _LimitsFile(Strict):
+    reports_per_hour: _between(1, 10_000, whole=True) = 10
+    description_chars: _between(50, 10_000, whole=True) = 500
+    merge_window_hours: _between(0, 24 * 365) = 72.0
+    merge_similarity: _between(0.0, 1.0) = 0.4
+    split_window_seconds: _between(0, 3600) = 120.0
+    ask_window_minutes: _between(0, 24 * 60) = 30.0
+    followup_window_hours: _between(0, 24 * 365) = 720.0
+    message_chars: _between(100, 1_000_000, whole=True) = 5000
+
+
+class _WechatyFile(Strict):
+    endpoint: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^\s:/]+:\d{1,5}$")] | None = None
+    token_env: EnvName = "WECHATY_PUPPET_SERVICE_TOKEN"
+
+
+class _EmergencyFile(Strict):
+    gas_company: Text | None = None
+    elevator: Text | None = None
+    water_company: Text | None = None
+
+
+class _ConsoleFile(Strict):
+    people: dict[Text, Text] = {}
+
+
+class _ConfigFile(Strict):
+    channel: Literal["console", "wechaty"] = "console"
+    groups: Annotated[list[_GroupFile], Field(min_length=1)]
+    admins: list[Text] = []
+    tracker: _TrackerFile
+    store: _StoreFile
+    classifier: _ClassifierFile
+    limits: _LimitsFile = _LimitsFile()
+    wechaty: _WechatyFile | None = None
+    bot_names: list[Text] = []
+    console: _ConsoleFile | None = None
+    emergency: _EmergencyFile | None = None
 
 
 def parse(data: Any, source: str | None = None, base: Path | None = None) -> Settings:
+    """Validate a config mapping; the first problem is a ConfigError naming its key path."""
     base = base or Path.cwd()
-    top = _Reader(data, "", source)
-    channel = top.text("channel", "console")
-    if channel not in ("console", "wechaty"):
-        top.fail("channel", f"must be console or wechaty, not {channel!r}")
-    raw_groups = top.data.get("groups")
-    if not isinstance(raw_groups, list) or not raw_groups:
-        top.fail("groups", "must be a non-empty list of groups to monitor")
-    groups, seen = [], set()
-    for i, raw in enumerate(raw_groups):
-        g = _Reader(raw, f"groups[{i}]", source)
-        name = g.text("name")
-        if name in seen:
-            g.fail(g.key("name"), f"group {name!r} is listed twice")
-        seen.add(name)
-        places = g.data.get("places") or []
-        if not isinstance(places, list) or not all(isinstance(p, str) and p.strip("| ") for p in places):
-            g.fail(g.key("places"), "must be a list of place names (\"幸福桥\" or \"幸福桥|老桥\")")
-        groups.append(Group(name, g.text("community", name), g.ids("grid_managers"),
-                            tuple(p.strip() for p in places)))
-    t = top.section("tracker")
-    tracker = TrackerSettings(
-        base_url=t.text("base_url", pattern=r"https?://[^\s/]+(/\S*)?").rstrip("/"),
-        api_key_env=t.text("api_key_env", "GRIDBOT_API_KEY", pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
-        jurisdiction_id=t.text("jurisdiction_id", None),
-        timeout=t.number("timeout", 10.0, 0.1, 300),
-        poll_interval=t.number("poll_interval", 60.0, 0.05, 86400),
-        max_attempts=int(t.number("max_attempts", 4, 1, 20, integer=True)),
-        key_on_reads=t.flag("key_on_reads", False),
-        parallel=int(t.number("parallel", 8, 1, 64, integer=True)),
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", "must be a mapping of settings", source)
+    try:
+        f = _ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        key, reason = first_problem(exc, _ConfigFile)
+        raise ConfigError(key, reason, source) from None
+    seen: set[str] = set()
+    for i, g in enumerate(f.groups):
+        if g.name in seen:
+            raise ConfigError(f"groups[{i}].name", f"group {g.name!r} is listed twice", source)
+        seen.add(g.name)
+    if f.classifier.ignore_below > f.classifier.auto_ticket:
+        raise ConfigError("classifier.ignore_below", "must not be above classifier.auto_ticket", source)
+    if f.channel == "wechaty" and f.wechaty is None:
+        raise ConfigError("wechaty", "is missing (channel is wechaty)", source)
+    if f.channel == "wechaty" and f.wechaty.endpoint is None:
+        raise ConfigError("wechaty.endpoint", "is missing (channel is wechaty): host:port of the puppet service",
+                          source)
+    t, c, lim = f.tracker, f.classifier, f.limits
+    return Settings(
+        channel=f.channel,
+        groups=tuple(Group(g.name, g.community or g.name, tuple(g.grid_managers), tuple(g.places)) for g in f.groups),
+        admins=tuple(f.admins),
+        tracker=TrackerSettings(t.base_url, t.api_key_env, t.jurisdiction_id, t.timeout, t.poll_interval,
+                                t.max_attempts, t.key_on_reads, t.parallel),
+        store_path=base / f.store.path,
+        classifier=ClassifierSettings(base / c.model_dir, c.ignore_below, c.auto_ticket, c.reload_interval),
+        limits=Limits(**lim.model_dump()),
+        wechaty=None if f.wechaty is None else WechatySettings(f.wechaty.endpoint, f.wechaty.token_env),
+        bot_names=tuple(f.bot_names) or ("网格助手",),
+        console_people=dict(f.console.people) if f.console else {},
+        emergency=EmergencyLines(**f.emergency.model_dump()) if f.emergency else EmergencyLines(),
     )
-    s = top.section("store")
-    c = top.section("classifier")
-    classifier = ClassifierSettings(
-        model_dir=base / c.text("model_dir", "models"),
-        ignore_below=c.number("ignore_below", ClassifierSettings.ignore_below, 0.0, 1.0),
-        auto_ticket=c.number("auto_ticket", ClassifierSettings.auto_ticket, 0.0, 1.0),
-        reload_interval=c.number("reload_interval", 10.0, 0.0, 86400),
-    )
-    if classifier.ignore_below > classifier.auto_ticket:
-        c.fail(c.key("ignore_below"), "must not be above classifier.auto_ticket")
-    lim = top.section("limits", required=False)
-    limits = Limits() if lim is None else Limits(
-        reports_per_hour=int(lim.number("reports_per_hour", 10, 1, 10_000, integer=True)),
-        description_chars=int(lim.number("description_chars", 500, 50, 10_000, integer=True)),
-        merge_window_hours=lim.number("merge_window_hours", 72.0, 0, 24 * 365),
-        merge_similarity=lim.number("merge_similarity", 0.4, 0.0, 1.0),
-        split_window_seconds=lim.number("split_window_seconds", 120.0, 0, 3600),
-        ask_window_minutes=lim.number("ask_window_minutes", 30.0, 0, 24 * 60),
-        followup_window_hours=lim.number("followup_window_hours", 720.0, 0, 24 * 365),
-        message_chars=int(lim.number("message_chars", 5000, 100, 1_000_000, integer=True)),
-    )
-    em = top.section("emergency", required=False)
-    lines = EmergencyLines() if em is None else EmergencyLines(
-        gas_company=em.text("gas_company", None), elevator=em.text("elevator", None),
-        water_company=em.text("water_company", None))
-    w = top.section("wechaty", required=channel == "wechaty")
-    wechaty = None if w is None else WechatySettings(
-        endpoint=w.text("endpoint", None if channel != "wechaty" else ..., pattern=r"[^\s:/]+:\d{1,5}"),
-        token_env=w.text("token_env", "WECHATY_PUPPET_SERVICE_TOKEN", pattern=r"[A-Za-z_][A-Za-z0-9_]*"),
-    )
-    bot_names = top.ids("bot_names") or ("网格助手",)
-    con = top.section("console", required=False)
-    people = {} if con is None else (con.data.get("people") or {})
-    if not isinstance(people, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in people.items()):
-        top.fail("console.people", "must map display names to WeChat ids")
-    return Settings(channel, tuple(groups), top.ids("admins"), tracker, base / s.text("path"),
-                    classifier, limits, wechaty, bot_names, people, lines)
 
 
 def load(path: Path | str) -> Settings:

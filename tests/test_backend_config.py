@@ -98,3 +98,12 @@ def test_backend_will_not_start_with_a_bad_config_file(tmp_path):
     result = run_backend(tmp_path, "--config", str(bad), env_keys="k")
     assert result.returncode == 2
     assert f"{bad}: deadline_days.gas: expected a whole number of days" in result.stderr
+
+
+def test_a_misspelled_backend_setting_names_the_nearest_one(tmp_path):
+    path = write_config(tmp_path, require_key_for_read=True)
+    with pytest.raises(ConfigError, match=r"require_key_for_read: unknown setting \(did you mean 'require_key_for_reads'\?\)"):
+        load_config(path)
+    path = write_config(tmp_path, login_max_failures=True)
+    with pytest.raises(ConfigError, match="login_max_failures"):
+        load_config(path)  # a yes/no is not a number of failures

@@ -64,3 +64,39 @@ def test_a_file_that_is_not_a_mapping_is_an_error(tmp_path):
         config.load(path)
     with pytest.raises(ConfigError, match="not found"):
         config.load(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("change, key, hint", [
+    (lambda d: d.update(chanel="wechaty"), "chanel", "did you mean 'channel'?"),
+    (lambda d: d["groups"][0].update(grid_manager=["wxid_li"]), "groups[0].grid_manager", "did you mean 'grid_managers'?"),
+    (lambda d: d["classifier"].update(auto_tickets=0.9), "classifier.auto_tickets", "did you mean 'auto_ticket'?"),
+    (lambda d: d.update(limit={"reports_per_hour": 3}), "limit", "did you mean 'limits'?"),
+])
+def test_a_misspelled_key_is_an_error_naming_the_nearest_valid_one(change, key, hint):
+    data = base()
+    change(data)
+    with pytest.raises(ConfigError) as err:
+        config.parse(data, "config.yaml")
+    assert err.value.key == key and "unknown setting" in str(err.value) and hint in str(err.value)
+
+
+def test_a_base_url_without_a_scheme_says_so():
+    data = base()
+    data["tracker"]["base_url"] = "127.0.0.1:8311"
+    with pytest.raises(ConfigError, match="has no scheme: write http://127.0.0.1:8311"):
+        config.parse(data, "config.yaml")
+
+
+def test_check_config_refuses_a_misspelled_key(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    data = base()
+    data["chanel"] = "wechaty"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "chanel: unknown setting (did you mean 'channel'?)" in done.stderr
