@@ -152,11 +152,13 @@ class TrackerClient:
         return other
 
     async def check_key(self) -> bool | None:
-        """Whether the backend accepts our api_key, asked without making anything: an empty create
-        is refused for its missing fields (400) with a good key, and with 401/403 otherwise.
-        None when the backend cannot be reached (the outbox waits for it)."""
+        """Whether the backend accepts our api_key, asked without making or changing anything: an
+        empty note on no ticket (the reference backend checks the key first: 401/403 for a wrong one,
+        400/404 for a right one; a server without the extension answers 404, which proves nothing
+        and is taken as accepted). None when the backend cannot be reached (the outbox waits)."""
         try:
-            response = await self._http.post("/requests.json", data={"api_key": self._api_key, **self._jurisdiction})
+            response = await self._http.post("/requests/gridbot-key-check/notes.json",
+                                             data={"api_key": self._api_key, **self._jurisdiction})
         except httpx.TransportError:
             return None
         return response.status_code not in (401, 403)

@@ -56,8 +56,8 @@ async def test_a_refused_ticket_waits_for_its_manager_and_is_sent_again_once_fix
     refusing = True
 
     def plan(number: int, line: str):
-        # The key check (an empty create) passes; the real create is refused with a 400 until fixed.
-        if refusing and line == "POST /requests.json" and number > 0:
+        # The real create is refused with a 400 until fixed.
+        if refusing and line == "POST /requests.json":
             return Canned.status(400, "Bad Request")
         return None
 
@@ -98,7 +98,7 @@ async def test_a_manager_can_confirm_a_refused_ticket_once_the_backend_takes_it(
     refusing = True
 
     def plan(number: int, line: str):
-        return Canned.status(422, "Unprocessable") if refusing and line == "POST /requests.json" and number > 0 else None
+        return Canned.status(422, "Unprocessable") if refusing and line == "POST /requests.json" else None
 
     async with FaultyProxy(backend.port, plan=plan) as proxy:
         settings = settings_for(tmp_path, proxy.base_url, shipped_models[0])
@@ -169,7 +169,7 @@ async def test_a_black_holed_backend_costs_one_timeout_per_pass_with_production_
     silent = True
 
     def plan(number: int, line: str):
-        return Canned.silence() if silent and line == "POST /requests.json" and number > 0 else None
+        return Canned.silence() if silent and line == "POST /requests.json" else None
 
     async with FaultyProxy(backend.port, plan=plan) as proxy:
         # Production defaults: tracker.timeout 10 s, max_attempts 4, parallel 8 (settings_for sets 5 s).
