@@ -241,3 +241,28 @@ async def test_loading_a_model_leaves_the_event_loop_free(tmp_path, shipped_mode
     task.cancel()
     assert live.version == "20990101-000000" and label == "lighting"
     assert ticks - before >= 5  # the loop ran while the model loaded
+
+
+async def test_a_nul_character_does_not_get_a_complaint_refused(tmp_path, backend, shipped_models):
+    settings = settings_for(tmp_path, backend.base_url, shipped_models[0])
+    async with running_bot(settings) as chat:
+        said = await chat.say("王女士", "3栋2单元楼道的灯坏了\x00一个多星期了，晚上黑漆漆的")
+        said += await chat.settle()
+        ticket = await chat.bot.store.one("SELECT * FROM tickets")
+    assert ticket["state"] == "open" and any(ticket["service_request_id"] in r.text for r in said)
+
+
+async def test_a_ticket_the_backend_made_for_an_earlier_store_is_adopted_not_lost(tmp_path, backend, shipped_models):
+    import httpx
+
+    # An earlier store (another reporter salt) already sent this very message: same key, other content.
+    with httpx.Client(base_url=backend.base_url) as http:
+        made = http.post("/requests.json", headers={"Idempotency-Key": "m1"}, data={
+            "api_key": API_KEY, "service_code": "lighting", "description": LIGHT, "address_string": "3栋",
+            "attribute[group]": GROUP, "attribute[reporter]": "r-0000000000000000"}).json()[0]["service_request_id"]
+    settings = settings_for(tmp_path, backend.base_url, shipped_models[0])
+    async with running_bot(settings) as chat:
+        said = await chat.say("王女士", LIGHT, message_id="m1")
+        said += await chat.settle()
+        ticket = await chat.bot.store.one("SELECT * FROM tickets")
+    assert ticket["service_request_id"] == made and any(made in r.text for r in said)
