@@ -203,6 +203,8 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
     base = base or Path.cwd()
     if not isinstance(data, dict):
         raise ConfigError("(top level)", "must be a mapping of settings", source)
+    if not isinstance(data.get("groups"), list) or not data["groups"]:
+        raise ConfigError("groups", "must be a non-empty list of groups to monitor", source)
     try:
         f = _ConfigFile.model_validate(data)
     except ValidationError as exc:

@@ -107,6 +107,10 @@ def place_noted(where: str) -> str:
     return f"好的，地点已记下：{excerpt(where, 30)}。正在为您登记工单。"
 
 
+def place_unknown() -> str:
+    return "好的，先按您所在社区登记，网格员会和您核实具体位置。"
+
+
 def addition_noted(number: str) -> str:
     return f"已把您补充的情况记入工单 {number}，处理人员会一并看到。"
 

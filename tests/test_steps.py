@@ -176,3 +176,14 @@ async def test_a_very_long_message_is_judged_on_its_beginning(tmp_path, backend,
         await chat.deliver(message("l1", "3栋2单元楼道的灯坏了一个多星期了，晚上黑漆漆的。" + "啊" * 200_000, 0))
         stored = await chat.bot.store.message("l1")
         assert len(stored["text"]) > 200_000 and stored["label"] == "lighting"  # kept whole, judged in part
+
+
+async def test_i_do_not_know_where_files_the_ticket_with_the_community_now(tmp_path, backend, shipped_models):
+    settings = settings_for(tmp_path, backend.base_url, shipped_models[0])
+    async with running_bot(settings) as chat:
+        asked = await chat.deliver(message("k1", "路灯坏了好几天了，晚上黑漆漆的", 0))
+        assert any("请问是哪栋楼" in r.text for r in asked)
+        said = await chat.deliver(message("k2", "不知道", 30))
+        said += await chat.settle()
+        ticket = await chat.bot.store.one("SELECT * FROM tickets")
+    assert ticket["state"] == "open" and any(ticket["service_request_id"] in r.text for r in said)

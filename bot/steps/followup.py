@@ -22,11 +22,31 @@ STATUS = re.compile(
     r"修了没|修好了?没|修了吗|修好了吗|修了嘛|弄了没|弄好了?没|弄了吗|处理了?没|处理了吗|处理得?怎么样|处理的?怎么样|"
     r"怎么样了|咋样了|如何了|进展|进度|有消息|有结果|结果呢|回复呢|办了没|办好了?没|办得怎么样|解决了?没|解决了吗|"
     r"什么时候(?:能|会|才|可以)?(?:修|弄|处理|解决|来|办|好)|怎么还没|咋还没|还没(?:修|弄|处理|解决|人来|有人|回复|消息|动静|好)|"
-    r"有人管吗|有人管没|有没有人管|查一下|查下|查查|帮我查|到哪一?步|多久能|要多久|状态")
+    r"有人管吗|有人管没|有没有人管|查一下|查下|查查|帮我查|到哪一?步|多久能|要多久|状态|"
+    r"有没有人(?:处理|管|跟进|来|在跟)|有人(?:处理|接单|跟进|负责|来)吗|谁在负责|什么情况|处理到哪|到哪了|"
+    r"安排了?吗|有没有安排|派了?吗|派人了吗|接单|催一下|催催|能不能快|快点修|什么时候上门|今天能来|能来修吗|啥时候|"
+    r"(?:搞|弄|修|整)好了?(?:没|冇|吗|嘛)|还是没人|还是坏的?|还是不亮|还在吗|被关了|是不是已经修|"
+    r"^\s*(?:那个|我那个)?\S{0,4}[呢？?]{1,4}\s*$")
 OWN = re.compile(r"我(?:们家)?(?:上次|之前|前几天|前两天|昨天|刚才|前天|早上|上午|下午|那天)?(?:说|报|反映|投诉|提|讲|发|登记|上报)"
                  r"(?:的|过的|了的)|我的(?:工单|投诉|问题|诉求|反映)|我(?:反映|投诉|报)(?:过|了)")
-ADDITION = re.compile(r"^\s*(?:补充(?:一下|说明|两句|一点)?|另外|还有(?:就是)?|忘了说|忘记说了?|对了|再补充|再说一下|顺便说一?下?|再加一句)")
+ADDITION = re.compile(r"^\s*(?:我想|我再|再)?(?:补充(?:一下|说明|两句|一点|一句)?|补一句|另外|还有(?:就是)?|忘了说|忘记说了?|"
+                      r"对了|再补充|再说一下|说一下|顺便说一?下?|再加一句|更正一下|更正|具体位置|附上|刚又看了|又看了)")
+# The form of a question, whatever it asks.
+QUESTION = re.compile(r"[？?]|吗|呢|么|没有?\s*$|了没|什么时候|啥时候|几时|多久|怎么|咋|是不是|有没有|能不能|可不可以|谁")
 LONGEST_CONTINUATION = 20
+
+
+def _on_their_ticket(text: str, mine: list) -> bool:
+    """Whether a question is about what the sender reported: it names no other thing than that."""
+    said = places.things(QUESTION.sub(" ", text))
+    return not said or any(places.related(said, places.things(r["description"])) for r in mine)
+
+
+def is_status_question(text: str, reported: list[str]) -> bool:
+    """The follow-up step's judgement, for a sender whose open tickets say `reported` (figures)."""
+    mine = [{"description": d} for d in reported]
+    return bool(STATUS.search(text) or (OWN.search(text) and QUESTION.search(text))
+                or (mine and QUESTION.search(text) and _on_their_ticket(text, mine)))
 
 
 async def run(turn) -> bool:
@@ -39,6 +59,8 @@ async def run(turn) -> bool:
     if numbers and (asks or own or "工单" in text or len(re.sub(r"[\s\W]", "", text)) <= 20):
         return await _answer_numbers(turn, numbers)
     mine = await _mine(turn)
+    # A question about the thing they reported (「灯呢？？」, 「今天能来修吗」) is a status question too.
+    asks = asks or bool(mine and QUESTION.search(text) and _on_their_ticket(text, mine))
     if asks and (own or mine):
         chosen = _about(turn, text, mine)
         if chosen is not None or (own and not mine):
