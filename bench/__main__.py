@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = [
     ("Classifier", "bench.classifier_bench"),
+    ("Conversation rules: places, emergencies, follow-ups (odd lines held out)", "bench.conversation_rules"),
     ("Tracking backend", "bench.backend_bench"),
     ("WeChat channel", "bench.wechat_bench"),
     ("End to end: one message through intake, backend and reply", "bench.e2e_bench"),

@@ -59,19 +59,33 @@ def followup_kind(text: str) -> str:
     return "new"
 
 
-def main() -> int:
-    print("| set | half | n | precision | recall | other |")
-    print("|---|---|---:|---:|---:|---|")
+def figures() -> list[tuple[str, str, int, float, float]]:
+    """(rule, half, n, precision, recall) for every rule and half."""
+    out = []
     for half, rows in halves(read("repeat_pairs.jsonl")).items():
         p, r, n = merge_figures(rows)
-        print(f"| merge (repeat pairs) | {half} | {n} | {p:.3f} | {r:.3f} | |")
+        out.append(("merge (repeat pairs)", half, n, p, r))
     for half, rows in halves(read("emergencies.jsonl")).items():
         p, r, n, kind = emergency_figures(rows)
-        print(f"| emergency | {half} | {n} | {p:.3f} | {r:.3f} | right kind {kind:.3f} |")
+        out.append((f"emergency (right kind {kind:.3f})", half, n, p, r))
     for half, rows in halves(read("followups.jsonl")).items():
         for kind in ("status", "addition"):
             p, r, n = prf([(row["kind"] == kind, followup_kind(row["text"]) == kind) for row in rows])
-            print(f"| follow-up: {kind} | {half} | {n} | {p:.3f} | {r:.3f} | |")
+            out.append((f"follow-up: {kind}", half, n, p, r))
+    return out
+
+
+def run() -> list[dict]:
+    """Rows for `make bench` (bench/results.md)."""
+    return [{"name": f"{rule}, {half}", "value": f"P {p:.3f} / R {r:.3f}", "unit": "", "note": f"n={n}"}
+            for rule, half, n, p, r in figures()]
+
+
+def main() -> int:
+    print("| rule | half | n | precision | recall |")
+    print("|---|---|---:|---:|---:|")
+    for rule, half, n, p, r in figures():
+        print(f"| {rule} | {half} | {n} | {p:.3f} | {r:.3f} |")
     return 0
 
 
