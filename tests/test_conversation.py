@@ -221,3 +221,24 @@ def test_staff_triage_stays_private_and_takes_the_number_staff_see(tmp_path, bac
     ], classifier={"model_dir": str(shipped_models[0]), "ignore_below": 0.0, "auto_ticket": 1.0})
     assert any("物业服务" in t for t in to(said, "h5"))
     assert tickets(backend)[0]["service_code"] == "property"  # the category change reached the backend
+
+
+def test_the_same_conversation_through_the_console_channel(tmp_path, backend, shipped_models):
+    """`make run`'s channel: typed lines in, the bot's words out, against the reference backend."""
+    replay(tmp_path, backend, shipped_models[0], [])  # writes config.yaml (console channel) and the store
+    typed = "\n".join([
+        f"/as 王女士@{GROUP}", "路灯坏了好几天了，晚上黑漆漆的", "5栋门口",
+        f"/as 老张@{GROUP}", "5栋门口那个路灯怎么还不亮", "求助！！！楼下着火了 冒黑烟",
+        f"/as 王女士@{GROUP}", "/private", "我反映的问题处理得怎么样了",
+    ]) + "\n"
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(tmp_path / "config.yaml")], cwd=ROOT,
+                          input=typed, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "@王女士 请问是哪栋楼" in out and "地点已记下：5栋门口" in out
+    number = NUMBER.search(out[out.index("地点已记下"):]).group(0)
+    assert f"@老张 这个问题已有人反映过" in out and number in out[out.index("@老张 这个问题"):]
+    assert "@老张 【紧急】" in out and "119" in out and "【私聊 小李】【紧急·火情】" in out
+    assert f"【私聊 王女士】工单 {number}" in out
+    made = tickets(backend)
+    assert [t["service_code"] for t in made] == ["lighting", "fire"] and "5栋" in made[0]["address_string"]
