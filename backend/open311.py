@@ -162,79 +162,60 @@ async def get_request(request: Request) -> JSONResponse:
     return JSONResponse([request_json(rows[0], state.config)])
 
 
-async def change_status(request: Request) -> JSONResponse:
-    """Staff extension for machine clients (api_key): set status, notes and agency, or record a
-    resident's rating; every change is kept in the history."""
+async def _ticket_write(request: Request, apply) -> JSONResponse:
+    """What every write extension shares: the api_key is checked first, `apply(state, fields,
+    changed_by, key, ticket)` validates and makes the change, a reused Idempotency-Key on another
+    ticket is a 422 and a missing ticket a 404; the answer is the ticket as Open311 shows it."""
     state = request.app.state
     fields = await read_fields(request)
     changed_by = client_label(fields, state.api_keys)
-    change = status_change(fields, changed_by, idempotency_key(request))
     ticket = request.path_params["ticket"]
     try:
-        row = await state.db.change_status(ticket, change)
+        row = await apply(state, fields, changed_by, idempotency_key(request), ticket)
     except IdempotencyConflict as exc:
         raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
     if row is None:
         raise ApiError(404, f"no service request {ticket!r}")
     return JSONResponse([request_json(row, state.config)])
+
+
+async def change_status(request: Request) -> JSONResponse:
+    """Staff extension for machine clients (api_key): set status, notes and agency, or record a
+    resident's rating; every change is kept in the history."""
+    async def apply(state, fields, changed_by, key, ticket):
+        return await state.db.change_status(ticket, status_change(fields, changed_by, key))
+    return await _ticket_write(request, apply)
 
 
 async def add_note(request: Request) -> JSONResponse:
     """Extension: a resident's addition (relayed by the bot) goes into the ticket's history; the
     status and the staff's notes stay as they are."""
-    state = request.app.state
-    fields = await read_fields(request)
-    changed_by = client_label(fields, state.api_keys)
-    note = text(fields, "note", MAX_NOTES, required=True)
-    ticket = request.path_params["ticket"]
-    try:
-        row = await state.db.add_note(ticket, note, changed_by, idempotency_key(request))
-    except IdempotencyConflict as exc:
-        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
-    if row is None:
-        raise ApiError(404, f"no service request {ticket!r}")
-    return JSONResponse([request_json(row, state.config)])
+    async def apply(state, fields, changed_by, key, ticket):
+        return await state.db.add_note(ticket, text(fields, "note", MAX_NOTES, required=True), changed_by, key)
+    return await _ticket_write(request, apply)
 
 
 async def change_category(request: Request) -> JSONResponse:
     """Extension: move a ticket to another category (a grid manager's 改类); the agency follows the
     new category and the change is kept in the history."""
-    state = request.app.state
-    fields = await read_fields(request)
-    changed_by = client_label(fields, state.api_keys)
-    code = text(fields, "service_code", 64, required=True)
-    service = state.config.services.get(code)
-    if service is None:
-        raise ApiError(400, f"unknown service_code {code!r}")
-    ticket = request.path_params["ticket"]
-    try:
-        row = await state.db.change_category(ticket, code, service.agency, service.name, changed_by,
-                                              idempotency_key(request))
-    except IdempotencyConflict as exc:
-        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
-    if row is None:
-        raise ApiError(404, f"no service request {ticket!r}")
-    return JSONResponse([request_json(row, state.config)])
+    async def apply(state, fields, changed_by, key, ticket):
+        code = text(fields, "service_code", 64, required=True)
+        service = state.config.services.get(code)
+        if service is None:
+            raise ApiError(400, f"unknown service_code {code!r}")
+        return await state.db.change_category(ticket, code, service.agency, service.name, changed_by, key)
+    return await _ticket_write(request, apply)
 
 
 async def rate(request: Request) -> JSONResponse:
     """Extension: a resident's rating of a ticket's outcome (relayed by the bot): one per reporter
     per ticket, the last counts; it never changes the status or the staff's notes."""
-    state = request.app.state
-    fields = await read_fields(request)
-    client_label(fields, state.api_keys)
-    rating = text(fields, "rating", 16, required=True)
-    if rating not in RATINGS:
-        raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
-    reporter = text(fields, "reporter", 200, required=True)
-    ticket = request.path_params["ticket"]
-    try:
-        row = await state.db.rate(ticket, reporter, rating, idempotency_key(request))
-    except IdempotencyConflict as exc:
-        raise ApiError(422, f"Idempotency-Key was already used for {exc.ticket}") from exc
-    if row is None:
-        raise ApiError(404, f"no service request {ticket!r}")
-    return JSONResponse([request_json(row, state.config)])
+    async def apply(state, fields, changed_by, key, ticket):
+        rating = text(fields, "rating", 16, required=True)
+        if rating not in RATINGS:
+            raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
+        return await state.db.rate(ticket, text(fields, "reporter", 200, required=True), rating, key)
+    return await _ticket_write(request, apply)
 
 
 routes = [

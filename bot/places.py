@@ -155,22 +155,11 @@ def extract(text: str, gazetteer: tuple[str, ...] = ()) -> Place:
         units.add(str(int(m.group(2))))
         rooms.add(m.group(3))
         spans.append(m.span())
-    for m in _BUILDING.finditer(text):
-        if not _inside(m.span(), spans):
-            buildings.add(str(int(m.group(1))))
-            spans.append(m.span())
-    for m in _UNIT.finditer(text):
-        if not _inside(m.span(), spans):
-            units.add(str(int(m.group(1))))
-            spans.append(m.span())
-    for m in _VILLAGE_TEAM.finditer(text):
-        if not _inside(m.span(), spans):
-            teams.add(str(int(m.group(1))))
-            spans.append(m.span())
-    for m in _FLOOR.finditer(text):
-        if not _inside(m.span(), spans):
-            floors.add(str(int(m.group(1))))
-            spans.append(m.span())
+    for pattern, found in ((_BUILDING, buildings), (_UNIT, units), (_VILLAGE_TEAM, teams), (_FLOOR, floors)):
+        for m in pattern.finditer(text):
+            if not _inside(m.span(), spans):
+                found.add(str(int(m.group(1))))
+                spans.append(m.span())
     if buildings or units:  # a bare 502 is a room only next to a building or unit number
         for m in _ROOM.finditer(text):
             if not _inside(m.span(), spans):
