@@ -127,6 +127,7 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path):
         self.db, self.path = db, path
         self._write_lock = asyncio.Lock()
+        self._rooms: dict[str, str] = {}  # group name -> pinned room id, as read or written
 
     @classmethod
     async def open(cls, path: Path | str) -> "Store":
@@ -238,12 +239,16 @@ class Store:
     async def room_for(self, name: str, room_id: str, report: list[Reply]) -> bool:
         """Whether `room_id` is the room pinned to `name` (pinning it on first sight). Another room
         with the name is refused; the first time it is seen, `report` goes out (to the admins)."""
+        if self._rooms.get(name) == room_id:
+            return True  # the usual case, without a write per message
         async with self.transaction() as db:
             row = await (await db.execute("SELECT room_id FROM rooms WHERE name = ?", (name,))).fetchone()
             if row is None:
                 await db.execute("INSERT INTO rooms (name, room_id, pinned_at) VALUES (?,?,?)", (name, room_id, now_iso()))
+                self._rooms[name] = room_id
                 return True
             if row["room_id"] == room_id:
+                self._rooms[name] = room_id
                 return True
             cur = await db.execute("INSERT OR IGNORE INTO room_conflicts (name, room_id, first_seen) VALUES (?,?,?)",
                                    (name, room_id, now_iso()))
@@ -253,6 +258,7 @@ class Store:
             return False
 
     async def unpin_room(self, name: str) -> bool:
+        self._rooms.pop(name, None)
         async with self.transaction() as db:
             cur = await db.execute("DELETE FROM rooms WHERE name = ?", (name,))
             await db.execute("DELETE FROM room_conflicts WHERE name = ?", (name,))
