@@ -35,6 +35,7 @@ class Intake:
         self.wake_outbox = wake_outbox or (lambda: None)
         self.names = load_taxonomy()
         self._salt: str | None = None
+        self.asking = True  # whether a ticket may be waiting for its place (start() reads it)
 
     async def handle(self, msg: IncomingMessage) -> bool:
         """Take one message; False when it was ignored unseen (unmonitored group) or a repeat event."""
@@ -147,11 +148,14 @@ class Intake:
     async def expire_asks(self, now: datetime | None = None) -> int:
         """File every ticket whose question about its place went unanswered for the whole window
         (`now` is the residents' time: the newest message's, or the clock's). Returns how many."""
+        if not self.asking:
+            return 0  # the usual case: no question is open, and no query for each message
         now = now or datetime.now(timezone.utc)
         cutoff = utc_iso(now - timedelta(minutes=self.settings.limits.ask_window_minutes))
         rows = await tickets.asked_before(self.store, cutoff)
         for row in rows:
             await self.place_known(row, None, row["message_key"], [])
+        self.asking = await tickets.any_asking(self.store)
         return len(rows)
 
     async def expire_all_asks(self) -> int:
@@ -180,6 +184,7 @@ class Intake:
 
     async def start(self) -> None:
         self._salt = await self.store.meta("reporter_salt")
+        self.asking = await tickets.any_asking(self.store)
 
 
 def message_from_row(row) -> IncomingMessage:

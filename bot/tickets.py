@@ -99,6 +99,10 @@ async def asking(store: Store, chat: tuple[str | None, str], since: str) -> aios
                            " AND asked_at >= ? ORDER BY id DESC LIMIT 1", (T_ASKING, sender_id, group_id, since))
 
 
+async def any_asking(store: Store) -> bool:
+    return await store.one("SELECT 1 FROM tickets WHERE state = ? LIMIT 1", (T_ASKING,)) is not None
+
+
 async def asked_before(store: Store, until: str) -> list[aiosqlite.Row]:
     return await store.all("SELECT * FROM tickets WHERE state = ? AND asked_at < ? ORDER BY id", (T_ASKING, until))
 

@@ -17,6 +17,7 @@ async def run(turn) -> bool:
             or turn.settings.limits.ask_window_minutes == 0:  # 0 turns asking off
         return False
     question = turn.ctx.reply(replies.ask_place(turn.label, turn.text))
+    turn.intake.asking = True
     await tickets.open_ticket(turn.store, turn.intake.new_ticket(turn), tickets.T_ASKING, None,
                               lambda _id: [*turn.said, question], absorbed=turn.absorbed)
     return True

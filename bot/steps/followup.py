@@ -125,9 +125,8 @@ async def _continuation(turn, text: str) -> bool:
     """「一个星期了」 right after the sender's report: the rest of that report, added silently."""
     if len(text) > LONGEST_CONTINUATION:
         return False
-    before = await turn.store.one(
-        "SELECT * FROM messages WHERE sender_id = ? AND group_id IS ? AND id < ? ORDER BY id DESC LIMIT 1",
-        (turn.msg.sender_id, turn.chat[0], turn.row["id"]))
+    recent = await turn.recent(1)
+    before = recent[0] if recent else None
     if before is None or before["ticket_id"] is None:
         return False
     gap = (turn.msg.time - datetime.fromisoformat(before["sent_at"])).total_seconds()

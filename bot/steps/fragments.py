@@ -18,9 +18,7 @@ async def run(turn) -> bool:
     if turn.msg.kind != "text":
         return False
     window = turn.settings.limits.split_window_seconds
-    rows = await turn.store.all(
-        "SELECT * FROM messages WHERE sender_id = ? AND group_id IS ? AND id < ? ORDER BY id DESC LIMIT ?",
-        (turn.msg.sender_id, turn.chat[0], turn.row["id"], MOST_FRAGMENTS))
+    rows = await turn.recent(MOST_FRAGMENTS)
     later, parts = turn.msg.time, []
     for row in rows:
         sent = datetime.fromisoformat(row["sent_at"])

@@ -14,7 +14,7 @@ DONT_KNOW = re.compile(r"(?:我也)?(?:不知道|不清楚|不晓得|不太清�
 
 
 async def run(turn) -> bool:
-    if turn.msg.kind != "text" or turn.emergency is not None:
+    if turn.msg.kind != "text" or turn.emergency is not None or not turn.intake.asking:
         return False
     window = turn.settings.limits.ask_window_minutes
     waiting = await tickets.asking(turn.store, turn.chat, since(turn.msg.time, minutes=window))

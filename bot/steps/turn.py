@@ -25,6 +25,15 @@ class Turn:
     place: Any = None                # bot.places.Place
     emergency: Any = None            # bot.emergency.Emergency
     said: list[Reply] = field(default_factory=list)  # replies decided before the step that finishes
+    _recent: list | None = field(default=None, repr=False)
+
+    async def recent(self, limit: int = 5) -> list:
+        """The sender's messages just before this one in the same chat, newest first (read once)."""
+        if self._recent is None:
+            self._recent = await self.store.all(
+                "SELECT * FROM messages WHERE sender_id = ? AND group_id IS ? AND id < ? ORDER BY id DESC LIMIT ?",
+                (self.msg.sender_id, self.chat[0], self.row["id"], 5))
+        return self._recent[:limit]
 
     @property
     def settings(self):
