@@ -139,7 +139,7 @@ async def find_ticket(ctx: Context, number: str) -> tuple[object | None, list[Re
     """The one ticket a number means among those the sender may see, or the reply that says why not.
 
     Another group's or another resident's ticket is answered like a missing one."""
-    found = refs.parse(number) or refs.parse(f"#{number}" if number.isdigit() else number)
+    found = refs.parse(number)
     if len(found) != 1:
         return None, [ctx.reply(replies.ticket_not_found(number))]
     rows = await refs.resolve(ctx.store, found[0], ctx.msg.sender_id, ctx.managed_groups)

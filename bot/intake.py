@@ -42,8 +42,8 @@ class Intake:
         if msg.in_group and self.settings.group(msg.group_name) is None:
             return False  # only configured groups are heard; the rest are not even stored
         if msg.in_group and msg.group_id and not await self.store.room_for(
-                msg.group_name, msg.group_id, [Reply(replies.room_conflict(msg.group_name, msg.group_id), None, None,
-                                                     admin, self.staff_names.get(admin)) for admin in self.settings.admins]):
+                msg.group_name, msg.group_id,
+                lambda: self.tell_managers(None, replies.room_conflict(msg.group_name, msg.group_id), None)):
             log.warning("room %s calls itself %r, a name pinned to another room: refused", msg.group_id, msg.group_name)
             return False
         row, is_new = await self.store.insert_message(msg)
@@ -105,10 +105,7 @@ class Intake:
             ask = replies.confirm_request(ticket_id, self.names.get(new.category, new.category), new.group_name,
                                           new.reporter_name, text, reason, new.place)
             return [*said, *self.tell_managers(group, ask, new.message_key)]
-        ticket_id = await tickets.open_ticket(self.store, new, True, None, questions, absorbed=absorbed)
-        if reason:
-            await self.store.set_state(new.message_key, "awaiting", note=reason)
-        return ticket_id
+        return await tickets.open_ticket(self.store, new, True, None, questions, absorbed=absorbed, note=reason)
 
     def tell_managers(self, group: Group | None, text: str, key: str | None) -> list[Reply]:
         """Private messages to the group's grid managers, or to the admins when it has none."""
@@ -151,18 +148,17 @@ class Intake:
         if not self.asking:
             return 0  # the usual case: no question is open, and no query for each message
         now = now or datetime.now(timezone.utc)
-        cutoff = utc_iso(now - timedelta(minutes=self.settings.limits.ask_window_minutes))
+        return await self._file_asked_before(utc_iso(now - timedelta(minutes=self.settings.limits.ask_window_minutes)))
+
+    async def expire_all_asks(self) -> int:
+        """The conversation is over (the end of a replayed transcript): nobody can answer any more."""
+        return await self._file_asked_before("9999")
+
+    async def _file_asked_before(self, cutoff: str) -> int:
         rows = await tickets.asked_before(self.store, cutoff)
         for row in rows:
             await self.place_known(row, None, row["message_key"], [])
         self.asking = await tickets.any_asking(self.store)
-        return len(rows)
-
-    async def expire_all_asks(self) -> int:
-        """The conversation is over (the end of a replayed transcript): nobody can answer any more."""
-        rows = await tickets.asked_before(self.store, "9999")
-        for row in rows:
-            await self.place_known(row, None, row["message_key"], [])
         return len(rows)
 
     def _new_from_row(self, row, category: str, place: str | None = None) -> tickets.NewTicket:

@@ -9,12 +9,6 @@ from bot.commands import Context, find_category, grid_manager, manager_ticket, r
 from bot.messages import Reply
 
 
-def resident_reply(row, text: str) -> Reply:
-    """An answer to the resident who reported a ticket, in their group."""
-    return Reply(text=text, group_id=row["group_id"], group_name=row["group_name"], to_id=row["reporter_id"],
-                 to_name=row["reporter_name"], in_reply_to=row["message_key"], ticket=row["service_request_id"])
-
-
 async def _confirm(ctx: Context, row, category: str, action: str) -> list[Reply]:
     name = ctx.names.get(category, category)
     payload = ctx.payload_for(row, category)

@@ -65,12 +65,10 @@ _AREA = re.compile(r"([A-Za-z])\s*区")
 _SUFFIX = re.compile(
     r"大道|路口|路|街|巷|胡同|弄|桥|广场|公园|菜市场|农贸市场|市场|超市|小学|中学|学校|幼儿园|医院|卫生院|卫生室|诊所|"
     r"银行|车站|公交站|地铁站|村委会|村|湾|大厦|商场|花园|苑|酒店|宾馆|加油站|派出所|体育馆|图书馆|河|塘|湖|水库|山|"
-    r"公厕|KTV|网吧|饭店|餐馆|工地|厂|店|馆|厅|影院|诊所")
+    r"公厕|KTV|网吧|饭店|餐馆|工地|厂|店|馆|厅|影院")
 # Characters that never belong to a place's name: they are what people say around it.
 _NOT_IN_NAME = set("的了着过在是有不没很太都也还又就才把被给让和跟与这那个些哪看见走修堵坏掉往到去从向于对边旁里外前后"
                    "上下中间附近说条晚早天夜一两几每各整全好大小多少吗呢吧啊呀我你他她它们家头侧区")
-# What a named place must not start with: words that lead into a place rather than name it.
-_LEAD = re.compile(r"^(?:[在到去从往于向和跟与的那这个咱俺我你他她们家边里外前后旁对面靠近附近就都也还又是呢吧啊呀]+)")
 # Names too generic to tell two places apart: every compound has them.
 _GENERIC = {"小区", "学校", "马路", "路", "路口", "街", "大街", "街道", "公路", "桥", "广场", "公园", "市场", "超市",
             "医院", "银行", "车站", "公交站", "村", "河", "塘", "湖", "山", "花园", "村里", "湾", "道路", "路面",

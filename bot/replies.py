@@ -42,10 +42,6 @@ def ticket_delayed() -> str:
     return "已收到您反映的问题，正在登记工单，系统稍有延迟，登记成功后会第一时间告诉您工单号。"
 
 
-def ticket_failed() -> str:
-    return "您反映的问题暂时未能自动登记，已转网格员人工处理，请稍候。"
-
-
 def ticket_refused() -> str:
     return "您反映的问题系统暂时未能自动登记，已转给网格员核实，登记后会告诉您工单号。"
 
@@ -146,10 +142,6 @@ def emergency_alert(name: str, group: str, reporter: str, text: str) -> str:
 
 def filed_without_place(local: int, category: str, text: str) -> str:
     return f"#{local}【{category}】“{excerpt(text, 40)}”：居民未回复具体地点，已按所在社区登记，请核实位置。"
-
-
-def rejected_for_resident() -> str:
-    return "网格员已看过您的消息，暂不作为工单登记。如问题仍未解决，可以补充说明或直接联系网格员。"
 
 
 def status_update(number: str, category: str, status: str, notes: str | None, agency: str | None) -> str:

@@ -11,7 +11,7 @@ import sqlite3
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 import aiosqlite
 
@@ -230,15 +230,11 @@ class Store:
     async def unfinished_messages(self) -> list[aiosqlite.Row]:
         return await self.all("SELECT * FROM messages WHERE state IN (?, ?) ORDER BY id", (RECEIVED, CLASSIFIED))
 
-    async def last_message_of(self, sender_id: str, group_name: str | None, before_id: int) -> aiosqlite.Row | None:
-        return await self.one("SELECT * FROM messages WHERE sender_id = ? AND group_name IS ? AND id < ?"
-                              " ORDER BY id DESC LIMIT 1", (sender_id, group_name, before_id))
-
     # -- rooms: a group name is pinned to the first room seen with it ------------------------
 
-    async def room_for(self, name: str, room_id: str, report: list[Reply]) -> bool:
+    async def room_for(self, name: str, room_id: str, report: Callable[[], list[Reply]]) -> bool:
         """Whether `room_id` is the room pinned to `name` (pinning it on first sight). Another room
-        with the name is refused; the first time it is seen, `report` goes out (to the admins)."""
+        with the name is refused; the first time it is seen, what `report()` says goes out (to the admins)."""
         if self._rooms.get(name) == room_id:
             return True  # the usual case, without a write per message
         async with self.transaction() as db:
@@ -253,7 +249,7 @@ class Store:
             cur = await db.execute("INSERT OR IGNORE INTO room_conflicts (name, room_id, first_seen) VALUES (?,?,?)",
                                    (name, room_id, now_iso()))
             if cur.rowcount == 1:
-                for reply in report:
+                for reply in report():
                     await self._queue_reply(db, reply, None)
             return False
 

@@ -43,10 +43,12 @@ def reporter_token(salt: str, wechat_id: str) -> str:
 
 
 async def open_ticket(store: Store, t: NewTicket, awaiting: bool | str, payload: dict | None,
-                      replies: Callable[[int], list[Reply]] = lambda _id: [], absorbed: tuple[str, ...] = ()) -> int:
+                      replies: Callable[[int], list[Reply]] = lambda _id: [], absorbed: tuple[str, ...] = (),
+                      note: str | None = None) -> int:
     """Write the ticket row, and (unless it waits for a manager or a place) its outbox row, in one
     transaction. `awaiting` is False (send now), True (a manager decides) or T_ASKING (the resident
-    is asked where). `absorbed` are earlier fragments of the same report, now part of this ticket."""
+    is asked where). `absorbed` are earlier fragments of the same report, now part of this ticket;
+    `note` says on the message why it waits (rate limited, unknown group)."""
     stamp = now_iso()
     state = T_ASKING if awaiting == T_ASKING else T_AWAITING if awaiting else T_QUEUED
     async with store.transaction() as db:
@@ -68,7 +70,8 @@ async def open_ticket(store: Store, t: NewTicket, awaiting: bool | str, payload:
             await _enqueue(db, ticket_id, "create", payload, t.message_key)
         for reply in replies(ticket_id):  # the local number is known only once the row exists
             await store._queue_reply(db, reply, t.message_key)
-        await store._set_state(db, t.message_key, QUEUED if state == T_QUEUED else AWAITING, ticket_id=ticket_id)
+        await store._set_state(db, t.message_key, QUEUED if state == T_QUEUED else AWAITING, ticket_id=ticket_id,
+                               **({"note": note} if note else {}))
     return ticket_id
 
 
@@ -149,14 +152,6 @@ async def ticket(store: Store, ticket_id: int) -> aiosqlite.Row | None:
     return await store.one("SELECT * FROM tickets WHERE id = ?", (ticket_id,))
 
 
-async def by_number(store: Store, number: str) -> aiosqlite.Row | None:
-    """A ticket by backend number (GX20261124-0007) or by local number (12 or #12)."""
-    number = number.strip().lstrip("#")
-    if number.isdigit():
-        return await ticket(store, int(number))
-    return await store.one("SELECT * FROM tickets WHERE upper(service_request_id) = upper(?)", (number,))
-
-
 async def confirm(store: Store, ticket_id: int, category: str, payload: dict, decided_by: str,
                   action: str, text: str, replies: list[Reply]) -> None:
     """A manager confirms (maybe re-categorized): queue creation and remember the decision."""
@@ -206,11 +201,14 @@ async def record_decision(store: Store, key: str, text: str, label: str, action:
         await _decide(db, key, None, text, label, action, by)
 
 
-async def merge_candidates(store: Store, group_name: str, category: str, since: str) -> list[aiosqlite.Row]:
+async def merge_candidates(store: Store, group_name: str, category: str | None, since: str,
+                           limit: int = -1) -> list[aiosqlite.Row]:
+    """Live tickets of a group reported since `since`, newest first: of one category, or of any (None)."""
     marks = ",".join("?" * len(LIVE))
     return await store.all(
-        f"SELECT * FROM tickets WHERE group_name = ? AND category = ? AND state IN ({marks})"
-        f" AND COALESCE(sent_at, created_at) >= ? ORDER BY id DESC", (group_name, category, *LIVE, since))
+        f"SELECT * FROM tickets WHERE group_name = ? AND (? IS NULL OR category = ?) AND state IN ({marks})"
+        f" AND COALESCE(sent_at, created_at) >= ? ORDER BY id DESC LIMIT ?",
+        (group_name, category, category, *LIVE, since, limit))
 
 
 async def join(store: Store, ticket_id: int, message_key: str, reporter_id: str, reporter_name: str,

@@ -40,10 +40,8 @@ async def _repeat_of_open_ticket(turn) -> str | None:
     if turn.group is None or not places.AGAIN.search(turn.text):
         return None
     limits = turn.settings.limits
-    marks = ",".join("?" * len(tickets.LIVE))
-    rows = await turn.store.all(
-        f"SELECT * FROM tickets WHERE group_name = ? AND state IN ({marks}) AND COALESCE(sent_at, created_at) >= ?"
-        f" ORDER BY id DESC LIMIT 50", (turn.group.name, *tickets.LIVE, since(turn.msg.time, hours=limits.merge_window_hours)))
+    rows = await tickets.merge_candidates(turn.store, turn.group.name, None,
+                                          since(turn.msg.time, hours=limits.merge_window_hours), limit=50)
     gazetteer = turn.group.places
     for row in rows:
         if places.same_problem(turn.text, row["description"], gazetteer, limits.merge_similarity):

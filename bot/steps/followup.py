@@ -16,6 +16,7 @@ from datetime import datetime
 from bot import places, refs, replies, tickets
 from bot.commands import status_answer
 from bot.steps.turn import since
+from bot.store import ANSWERED
 from classifier.corpus import NONE
 
 STATUS = re.compile(
@@ -81,17 +82,17 @@ async def _answer_numbers(turn, numbers: list[refs.Ref]) -> bool:
     for ref in numbers[:5]:
         found = await refs.resolve(turn.store, ref, turn.msg.sender_id, turn.ctx.managed_groups)
         if len(found) > 1:
-            return await turn.finish("answered", [turn.ctx.reply(replies.which_ticket(
+            return await turn.finish(ANSWERED, [turn.ctx.reply(replies.which_ticket(
                 ref.text, [r["service_request_id"] or f"#{r['id']}" for r in found]))], note="status question")
         (rows if found else missing).append(found[0] if found else ref.text)
     answer = await status_answer(turn.ctx, rows) if rows else []
     answer += [turn.ctx.reply(replies.ticket_not_found(n)) for n in missing]
-    return await turn.finish("answered", answer, note="status question")
+    return await turn.finish(ANSWERED, answer, note="status question")
 
 
 async def _answer(turn, rows: list) -> bool:
     answer = await status_answer(turn.ctx, rows)
-    return await turn.finish("answered", answer, note="status question")
+    return await turn.finish(ANSWERED, answer, note="status question")
 
 
 async def _mine(turn) -> list:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.commands import Context
@@ -69,5 +69,4 @@ def utc_iso(when: datetime) -> str:
 
 def since(when: datetime, **delta) -> str:
     """The UTC ISO time `delta` before `when`: the start of a window in the residents' time."""
-    from datetime import timedelta
     return utc_iso(when - timedelta(**delta))
