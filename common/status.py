@@ -1,0 +1,51 @@
+"""One set of status words for everything people read: the bot's replies, the ledger and its CSV.
+
+A ticket in the tracking backend is at one *stage*. Open311 itself knows only `open` and `closed`;
+the reference backend also sends the stage (`"stage"` in its JSON reads), and for any other Open311
+server the stage is read from the status and whether staff have written notes yet.
+
+Before a ticket reaches the backend, the bot keeps it in a local state of its own (waiting for a
+grid manager, waiting for its place, rejected…); those have words here too, so a grid manager
+sees the same word in the chat, in the digest and on the ledger.
+"""
+
+from __future__ import annotations
+
+RECEIVED, IN_PROGRESS, CLOSED, RETURNED = "received", "in_progress", "closed", "returned"
+
+STAGE_WORDS = {
+    RECEIVED: "已受理",       # filed, nobody has acted on it yet
+    IN_PROGRESS: "处理中",    # staff have acted (a note, an agency, a status change)
+    CLOSED: "已办结",         # resolved: 销号
+    RETURNED: "已退回",       # not taken: outside the district's remit, a duplicate, not a problem
+}
+STAGES = tuple(STAGE_WORDS)
+OPEN_STAGES = (RECEIVED, IN_PROGRESS)
+
+# What the bot's own ticket states read as, before (or instead of) a backend ticket.
+LOCAL_WORDS = {
+    "asking": "待补充地点",
+    "awaiting": "待网格员确认",
+    "pending": "登记中",
+    "rejected": "已驳回",      # a grid manager decided it is not a complaint: the resident is not told
+    "observed": "试运行记录",  # a group in observe mode: what the bot would have filed
+}
+
+
+def stage_of(status: str | None, notes: str | None = None, stage: str | None = None) -> str:
+    """The stage of a backend ticket: the backend's own word when it sends one, else from Open311."""
+    if stage in STAGE_WORDS:
+        return stage
+    if status == "closed":
+        return CLOSED
+    return IN_PROGRESS if notes else RECEIVED
+
+
+def word(status: str | None, notes: str | None = None, stage: str | None = None) -> str:
+    """The Chinese word for a backend ticket's stage (已受理 / 处理中 / 已办结 / 已退回)."""
+    return STAGE_WORDS[stage_of(status, notes, stage)]
+
+
+def open311_status(stage: str) -> str:
+    """The Open311 status of a stage: only 处理 stages are open; 已办结 and 已退回 are closed."""
+    return "open" if stage in OPEN_STAGES else "closed"
