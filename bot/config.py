@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, StringConstraints, ValidationError, field_validator
@@ -30,6 +31,26 @@ class Group:
     community: str
     grid_managers: tuple[str, ...]
     places: tuple[str, ...] = ()      # the group's gazetteer: "幸福桥" or "幸福桥|老桥" (name|aliases)
+    mode: str = "observe"             # observe (silent trial) | confirm (managers decide all) | live
+
+
+MODES = ("observe", "confirm", "live")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The grid managers' morning: the digest and the 督办 reminders, sent at `time` local time."""
+
+    time: str = "08:00"               # HH:MM in `timezone`
+    ready_precision: float = 0.9      # a group in trial is ready for live at this measured precision…
+    ready_min_reviewed: int = 50      # …over at least this many reviewed would-be tickets
+    likely_complaint: float = 0.25    # an ignored message this likely to be a complaint is shown for review
+    max_items: int = 30               # review items listed per group and day
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,19 @@ class Settings:
     bot_names: tuple[str, ...] = ("网格助手",)
     console_people: dict = field(default_factory=dict)
     emergency: EmergencyLines = field(default_factory=EmergencyLines)
+    timezone: str = "Asia/Shanghai"   # the district's clock: days of the digest, 督办, deadlines
+    digest: DigestSettings = field(default_factory=DigestSettings)
+
+    @property
+    def zone(self):
+        return ZoneInfo(self.timezone)
+
+    def managers(self) -> list[str]:
+        """Every grid manager, in config order, once."""
+        return list(dict.fromkeys(m for g in self.groups for m in g.grid_managers))
+
+    def groups_of(self, manager: str) -> list[Group]:
+        return [g for g in self.groups if manager in g.grid_managers]
 
     def group(self, name: str | None) -> Group | None:
         return next((g for g in self.groups if g.name == name), None)
@@ -124,6 +158,7 @@ class _GroupFile(Strict):
     community: Text | None = None
     grid_managers: list[Text] = []
     places: list[Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"[^|\s]")]] = []
+    mode: Literal["observe", "confirm", "live"] = "observe"   # a new group starts as a silent trial
 
 
 class _TrackerFile(Strict):
@@ -180,6 +215,14 @@ class _EmergencyFile(Strict):
     water_company: Text | None = None
 
 
+class _DigestFile(Strict):
+    time: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")] = "08:00"
+    ready_precision: _between(0.0, 1.0) = 0.9
+    ready_min_reviewed: _between(1, 100_000, whole=True) = 50
+    likely_complaint: _between(0.0, 1.0) = 0.25
+    max_items: _between(1, 500, whole=True) = 30
+
+
 class _ConsoleFile(Strict):
     people: dict[Text, Text] = {}
 
@@ -196,6 +239,8 @@ class _ConfigFile(Strict):
     bot_names: list[Text] = []
     console: _ConsoleFile | None = None
     emergency: _EmergencyFile | None = None
+    timezone: Text = "Asia/Shanghai"
+    digest: _DigestFile = _DigestFile()
 
 
 def parse(data: Any, source: str | None = None, base: Path | None = None) -> Settings:
@@ -215,6 +260,10 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         if g.name in seen:
             raise ConfigError(f"groups[{i}].name", f"group {g.name!r} is listed twice", source)
         seen.add(g.name)
+    try:
+        ZoneInfo(f.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("timezone", f"{f.timezone!r} is not a time zone name (e.g. Asia/Shanghai)", source) from None
     if f.classifier.ignore_below > f.classifier.auto_ticket:
         raise ConfigError("classifier.ignore_below", "must not be above classifier.auto_ticket", source)
     if f.channel == "wechaty" and f.wechaty is None:
@@ -225,7 +274,8 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
     t, c, lim = f.tracker, f.classifier, f.limits
     return Settings(
         channel=f.channel,
-        groups=tuple(Group(g.name, g.community or g.name, tuple(g.grid_managers), tuple(g.places)) for g in f.groups),
+        groups=tuple(Group(g.name, g.community or g.name, tuple(g.grid_managers), tuple(g.places), g.mode)
+                     for g in f.groups),
         admins=tuple(f.admins),
         tracker=TrackerSettings(t.base_url, t.api_key_env, t.jurisdiction_id, t.timeout, t.poll_interval,
                                 t.max_attempts, t.key_on_reads, t.parallel),
@@ -236,6 +286,8 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         bot_names=tuple(f.bot_names) or ("网格助手",),
         console_people=dict(f.console.people) if f.console else {},
         emergency=EmergencyLines(**f.emergency.model_dump()) if f.emergency else EmergencyLines(),
+        timezone=f.timezone,
+        digest=DigestSettings(**f.digest.model_dump()),
     )
 
 

@@ -207,7 +207,10 @@ def ticket_not_found(number: str) -> str:
 # -- grid managers ---------------------------------------------------------------------------
 
 _HOLD_REASONS = {"rate limited": "（该居民一小时内反映较多，转人工查看）",
-                 "unknown group": "（私聊反映，未知所在群，请管理员分派）"}
+                 "unknown group": "（私聊反映，未知所在群，请管理员分派）",
+                 "confirm mode": "（本群为确认模式：每件工单登记前由您确认）",
+                 "observe mode": "（本群在试运行，居民私聊反映，登记前请您确认）",
+                 "observe emergency": "（紧急情况！本群在试运行，已在群里提示居民拨打紧急电话，请立即核实）"}
 
 
 def confirm_request(local: int, category: str, group: str, reporter: str, text: str, reason: str | None = None,

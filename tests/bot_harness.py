@@ -27,8 +27,8 @@ def settings_for(tmp: Path, base_url: str, model_dir: Path, **overrides) -> conf
     data = {
         "channel": "console",
         "groups": [
-            {"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER]},
-            {"name": VILLAGE, "community": "太湖港街道彭家场村", "grid_managers": [VILLAGE_MANAGER]},
+            {"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER], "mode": "live"},
+            {"name": VILLAGE, "community": "太湖港街道彭家场村", "grid_managers": [VILLAGE_MANAGER], "mode": "live"},
         ],
         "admins": [ADMIN],
         "tracker": {"base_url": base_url, "api_key_env": "GRIDBOT_TEST_API_KEY", "timeout": 5,

@@ -57,7 +57,7 @@ def bot_config(tmp: Path, base_url: str, model_dir: Path, groups: int, **section
     """A config mapping for `groups` generated groups; `sections` replace or extend top-level keys."""
     data = {
         "channel": "console",
-        "groups": [{"name": name, "community": f"测试街道{i:03d}社区", "grid_managers": [manager_of(i)]}
+        "groups": [{"name": name, "community": f"测试街道{i:03d}社区", "grid_managers": [manager_of(i)], "mode": "live"}
                    for i, name in enumerate(group_names(groups))],
         "admins": [ADMIN],
         "tracker": {"base_url": base_url, "api_key_env": "GRIDBOT_TEST_API_KEY", "timeout": 10,

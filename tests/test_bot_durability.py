@@ -125,7 +125,7 @@ async def test_the_running_bot_follows_promote_and_keeps_the_last_good_model(tmp
 
 def write_config(tmp_path: Path, base_url: str, model_dir: Path) -> Path:
     data = {"channel": "console",
-            "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": ["wxid_li"]}],
+            "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": ["wxid_li"], "mode": "live"}],
             "admins": ["wxid_admin"],
             "tracker": {"base_url": base_url, "api_key_env": "GRIDBOT_TEST_API_KEY"},
             "store": {"path": str(tmp_path / "bot.db")},

@@ -38,9 +38,9 @@ def staff(key: str, wxid: str, name: str, text: str, minute: float, group: str |
 def replay(tmp_path: Path, backend, models: Path, lines: list[dict], **config) -> list[dict]:
     """Run one transcript through `python -m bot replay`; the bot's replies, one dict each."""
     data = {"channel": "console",
-            "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER],
+            "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER], "mode": "live",
                         "places": ["幸福桥|老桥"]},
-                       {"name": VILLAGE, "community": "太湖港街道彭家场村", "grid_managers": [VILLAGE_MANAGER]}],
+                       {"name": VILLAGE, "community": "太湖港街道彭家场村", "grid_managers": [VILLAGE_MANAGER], "mode": "live"}],
             "admins": [ADMIN],
             "tracker": {"base_url": backend.base_url, "api_key_env": "GRIDBOT_TEST_API_KEY"},
             "store": {"path": str(tmp_path / "bot.db")},

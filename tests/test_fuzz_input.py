@@ -316,7 +316,7 @@ def test_replay_of_a_hostile_history_skips_what_it_cannot_read_and_answers_the_r
     history = tmp_path / "hostile.jsonl"
     history.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass") + b"\n\xff\xfe\x00{bad bytes}\n")
     config = write_config(tmp_path / "config.yaml", {
-        "channel": "console", "groups": [{"name": GROUP, "grid_managers": [MANAGER]}], "admins": [ADMIN],
+        "channel": "console", "groups": [{"name": GROUP, "grid_managers": [MANAGER], "mode": "live"}], "admins": [ADMIN],
         "tracker": {"base_url": backend.base_url, "api_key_env": "GRIDBOT_TEST_API_KEY"},
         "store": {"path": str(tmp_path / "bot.db")},
         "classifier": {"model_dir": str(shipped_models[0]), "auto_ticket": 0.6}})

@@ -30,7 +30,7 @@ WATER = "5栋门口的下水道堵了，污水漫到路上，臭得不行"
 
 
 def config_file(tmp_path: Path, base_url: str, models: Path) -> Path:
-    data = {"groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER]}],
+    data = {"groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER], "mode": "live"}],
             "admins": [ADMIN], "tracker": {"base_url": base_url, "api_key_env": "GRIDBOT_TEST_API_KEY"},
             "store": {"path": str(tmp_path / "bot.db")},
             "classifier": {"model_dir": str(models), "ignore_below": 0.45, "auto_ticket": 0.6}}
@@ -80,7 +80,7 @@ async def test_a_refused_ticket_waits_for_its_manager_and_is_sent_again_once_fix
         # The admin's CLI, on the same store while no bot runs.
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump({
-            "groups": [{"name": GROUP, "grid_managers": [MANAGER]}], "admins": [ADMIN],
+            "groups": [{"name": GROUP, "grid_managers": [MANAGER], "mode": "live"}], "admins": [ADMIN],
             "tracker": {"base_url": proxy.base_url, "api_key_env": "GRIDBOT_TEST_API_KEY"},
             "store": {"path": str(tmp_path / "bot.db")}, "classifier": {"model_dir": str(shipped_models[0])}},
             allow_unicode=True), encoding="utf-8")

@@ -21,7 +21,7 @@ T0 = datetime(2026, 12, 2, 1, 0, tzinfo=timezone.utc)
 
 def test_the_path_is_declared_in_the_order_design_md_gives():
     assert [s.name for s in PATH] == ["command", "staff", "media", "room", "emergency", "place answer",
-                                      "follow-up", "fragments", "classify", "merge", "ask", "ticket"]
+                                      "follow-up", "fragments", "classify", "merge", "ask", "mode", "ticket"]
 
 
 # -- places ----------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ FAST = Timing(ding_interval=1.0, ding_timeout=2.0, connect_timeout=5.0, send_wai
 
 def settings_for(tmp_path, endpoint: str) -> config.Settings:
     return config.parse({
-        "channel": "wechaty", "groups": [{"name": GROUP, "grid_managers": ["wxid_li"]}],
+        "channel": "wechaty", "groups": [{"name": GROUP, "grid_managers": ["wxid_li"], "mode": "live"}],
         "tracker": {"base_url": "http://127.0.0.1:9"}, "store": {"path": "bot.db"}, "classifier": {},
         "wechaty": {"endpoint": endpoint, "token_env": TOKEN_ENV}}, "test", tmp_path)
 

@@ -177,7 +177,7 @@ def write_config(path: Path, endpoint: str, backend_url: str, model_dir: Path, l
                  **classifier) -> Path:
     data = {
         "channel": "wechaty",
-        "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER]}],
+        "groups": [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER], "mode": "live"}],
         "admins": ["wxid_admin"],
         "tracker": {"base_url": backend_url, "api_key_env": API_KEY_ENV, "timeout": 5, "poll_interval": 3600},
         "store": {"path": str(path.parent / "bot.db")},

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from bot.steps import (ask, classify, commands, emergency, followup, fragments, media, merge, place_answer,
-                       room, staff, ticket)
+from bot.steps import (ask, classify, commands, emergency, followup, fragments, media, merge, mode,
+                       place_answer, room, staff, ticket)
 from bot.steps.turn import Turn
 
 
@@ -34,6 +34,7 @@ PATH: tuple[Step, ...] = (
     Step("classify", classify.run),                             # complaint of which category, or nothing
     Step("merge", merge.run),                                   # the same thing at the same place joins its ticket
     Step("ask", ask.run),                                       # no place: ask once
+    Step("mode", mode.run),                                     # a group on trial: record it, say nothing
     Step("ticket", ticket.run),                                 # file it, or let the grid manager decide
 )
 

@@ -6,6 +6,7 @@ Emergencies are never held up, and some categories (wages, pensions…) need no 
 from __future__ import annotations
 
 from bot import replies, tickets
+from bot.steps.mode import silent
 
 # Problems of a person, not of a spot: asking "where?" about unpaid wages would only annoy.
 NO_PLACE_NEEDED = frozenset({"wages", "social", "funeral", "property_rights", "housing", "rural_assets", "food",
@@ -14,7 +15,8 @@ NO_PLACE_NEEDED = frozenset({"wages", "social", "funeral", "property_rights", "h
 
 async def run(turn) -> bool:
     if turn.emergency is not None or not turn.place.empty or turn.label in NO_PLACE_NEEDED \
-            or turn.settings.limits.ask_window_minutes == 0:  # 0 turns asking off
+            or turn.settings.limits.ask_window_minutes == 0 or silent(turn.settings, turn.msg):
+        # 0 turns asking off; in a group on trial the bot asks nobody
         return False
     question = turn.ctx.reply(replies.ask_place(turn.label, turn.text))
     turn.intake.asking = True

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bot import places, refs, replies, tickets
 from bot.commands import status_answer
+from bot.steps.mode import silent
 from bot.steps.turn import since
 from bot.store import ANSWERED
 from classifier.corpus import NONE
@@ -51,7 +52,7 @@ def is_status_question(text: str, reported: list[str]) -> bool:
 
 
 async def run(turn) -> bool:
-    if turn.msg.kind != "text":
+    if turn.msg.kind != "text" or silent(turn.settings, turn.msg):
         return False
     text = unicodedata.normalize("NFKC", turn.text)
     numbers = refs.parse(text)

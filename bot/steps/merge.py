@@ -8,6 +8,7 @@ is an addition to their ticket; a neighbour's is one more voice on it, told its 
 from __future__ import annotations
 
 from bot import places, replies, tickets
+from bot.steps.mode import silent
 from bot.steps.turn import since
 
 
@@ -15,7 +16,8 @@ async def run(turn) -> bool:
     gazetteer = turn.group.places if turn.group else ()
     turn.place = places.extract(turn.text, gazetteer)
     limits = turn.settings.limits
-    if turn.group is None or limits.merge_window_hours == 0:  # 0 turns merging off
+    if turn.group is None or limits.merge_window_hours == 0 or silent(turn.settings, turn.msg):
+        # 0 turns merging off; a group on trial is not told about tickets
         return False
     window = since(turn.msg.time, hours=limits.merge_window_hours)
     for candidate in await tickets.merge_candidates(turn.store, turn.group.name, turn.label, window):

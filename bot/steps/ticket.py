@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot import replies, tickets
+from bot.steps import mode
 from bot.steps.turn import utc_iso
 
 
@@ -22,8 +23,10 @@ async def run(turn) -> bool:
     limit = turn.settings.limits.reports_per_hour
     over_limit = await tickets.recent_reports(turn.store, msg.sender_id, hour_ago) >= limit
     unsure = turn.confidence < turn.settings.classifier.auto_ticket
-    if turn.group is None or over_limit or unsure:
-        reason = "unknown group" if turn.group is None else "rate limited" if over_limit else None
+    by_mode = mode.held_reason(turn)  # a group in confirm (or observe) mode: its grid manager decides
+    if turn.group is None or over_limit or unsure or by_mode:
+        reason = ("unknown group" if turn.group is None else "rate limited" if over_limit
+                  else by_mode if by_mode and not unsure else None)
         told = []
         if not msg.in_group:
             told = [turn.ctx.reply(replies.awaiting_manager())]
