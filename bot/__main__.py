@@ -119,6 +119,36 @@ async def requeue(settings, ticket: int | None, only_list: bool) -> int:
     return 0
 
 
+async def digest(settings, day, manager: str | None) -> int:
+    """Print the morning digest that covers `day`, as each grid manager gets it (numbers included)."""
+    from datetime import datetime, time, timedelta
+
+    from bot import digest as digests
+    from bot import replies
+    from bot.store import Store
+    from classifier.corpus import load_taxonomy
+    from classifier.registry import load_current
+
+    people = [manager] if manager else settings.managers()
+    if manager and manager not in settings.managers() and manager not in settings.admins:
+        raise ConfigError("--manager", f"{manager!r} is not a grid manager or admin in this config")
+    model = await asyncio.to_thread(load_current, settings.classifier.model_dir)
+    names = load_taxonomy()
+    staff = {wxid: name for name, wxid in settings.console_people.items()}
+    morning = datetime.combine(day + timedelta(days=1), time(*settings.digest.hour_minute), settings.zone)
+    store = await Store.open(settings.store_path)
+    try:
+        for who in people:
+            d = await digests.build(settings, store, model, who, day, morning)
+            print(f"===== {staff.get(who, who)} ({who}) =====")
+            for text in replies.digest(settings, d, names, staff.get(who)):
+                print(text)
+                print()
+    finally:
+        await store.close()
+    return 0
+
+
 async def run(settings) -> int:
     from bot.runtime import open_bot, serve
 
@@ -133,6 +163,14 @@ async def run(settings) -> int:
                  bot.live_model.version)
         await serve(bot, channel)
     return 0
+
+
+def _day(text: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write YYYY-MM-DD, e.g. 2026-12-02") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -151,6 +189,11 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--config", type=Path, default=Path("config.yaml"))
     q.add_argument("--ticket", type=int, help="only this ticket (the local number, as 待确认 shows it)")
     q.add_argument("--list", action="store_true", help="only list what was set aside, with its error")
+    d = sub.add_parser("digest", help="print the grid managers' morning digest covering one day (the one sent "
+                                      "privately at digest.time the morning after)")
+    d.add_argument("--config", type=Path, default=Path("config.yaml"))
+    d.add_argument("--date", type=_day, required=True, help="the day the digest covers, YYYY-MM-DD (local time)")
+    d.add_argument("--manager", help="only this grid manager's digest (their WeChat id)")
     c = sub.add_parser("check-config", help="validate a config file and exit")
     c.add_argument("--config", type=Path, default=Path("config.yaml"))
     return p
@@ -168,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "requeue":
             return asyncio.run(requeue(settings, args.ticket, args.list))
+        if args.command == "digest":
+            return asyncio.run(digest(settings, args.date, args.manager))
         settings.tracker.api_key()
         if args.command == "replay":
             return asyncio.run(replay(settings, args.transcript, args.drain_timeout))

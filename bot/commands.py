@@ -71,15 +71,16 @@ class Command:
     usage: str
     role: Role
     handler: Handler
+    strict: bool = False  # a one-character word (对 3): anything else that starts so is not this command
 
 
 @dataclass
 class Router:
     commands: list[Command] = field(default_factory=list)
 
-    def command(self, *words: str, args: str = "", usage: str = "", role: Role = anyone):
+    def command(self, *words: str, args: str = "", usage: str = "", role: Role = anyone, strict: bool = False):
         def register(handler: Handler) -> Handler:
-            self.commands.append(Command(words, re.compile(args, re.I), usage or words[0], role, handler))
+            self.commands.append(Command(words, re.compile(args, re.I), usage or words[0], role, handler, strict))
             return handler
         return register
 
@@ -111,6 +112,8 @@ async def dispatch(router: Router, ctx: Context, text: str) -> list[Reply] | Non
     if found is None:
         return None
     cmd, rest = found
+    if cmd.strict and (not cmd.role(ctx) or cmd.args.fullmatch(rest) is None):
+        return None  # 「对 3栋的事我也说两句」 from a resident is talk, not a review
     if not cmd.role(ctx):
         return [ctx.reply(replies.not_allowed())]
     args = cmd.args.fullmatch(rest)

@@ -72,3 +72,37 @@ async def pending(ctx: Context, m: re.Match) -> list[Reply]:
     listing = [(r["id"], ctx.names.get(r["category"], r["category"]), r["group_name"], r["description"])
                for r in rows]
     return [ctx.reply(replies.awaiting_list(listing))]
+
+
+# -- reviews of the morning digest's items (bot.digest) -----------------------------------------
+
+async def _review(ctx: Context, m: re.Match, verdict: str) -> list[Reply]:
+    from bot import digest
+    category = None
+    if verdict == digest.CHANGED:
+        category = find_category(ctx.names, m["category"])
+        if category is None:
+            return [ctx.reply(replies.unknown_category(m["category"], "、".join(ctx.names.values())))]
+    done = await digest.review(ctx.store, ctx.msg.sender_id, int(m["n"]), verdict, category)
+    if done is None:
+        return [ctx.reply(replies.no_review_item(int(m["n"])))]
+    item, label = done
+    measured = await digest.measured(ctx.store, item.group)
+    return [ctx.reply(replies.reviewed(item.n, item.kind, verdict, ctx.names.get(label, label), item.group,
+                                       measured.precision, measured.reviewed), private=True)]
+
+
+@router.command("对", args=r"(?P<n>\d{1,4})", usage="对 编号（日报中的编号，例如：对 3）", role=grid_manager, strict=True)
+async def review_right(ctx: Context, m: re.Match) -> list[Reply]:
+    return await _review(ctx, m, "right")
+
+
+@router.command("错", args=r"(?P<n>\d{1,4})", usage="错 编号（例如：错 3）", role=grid_manager, strict=True)
+async def review_wrong(ctx: Context, m: re.Match) -> list[Reply]:
+    return await _review(ctx, m, "wrong")
+
+
+@router.command("改", args=r"(?P<n>\d{1,4})\s*(?P<category>\S+)", usage="改 编号 类别名（例如：改 3 供水）",
+                role=grid_manager, strict=True)
+async def review_changed(ctx: Context, m: re.Match) -> list[Reply]:
+    return await _review(ctx, m, "changed")

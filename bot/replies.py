@@ -305,3 +305,148 @@ def help_text(is_manager: bool, is_admin: bool) -> str:
 
 def storage_unavailable() -> str:
     return "系统暂时无法保存消息，请稍后再发，或直接联系网格员。"
+
+
+# -- the grid manager's day: the morning digest, reviews of a group on trial, 督办 --------------
+
+def _chunks(lines: list[str], limit: int = MAX_REPLY_CHARS) -> list[str]:
+    """Lines packed into as few chat messages as fit, never splitting a line."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+def _number(row) -> str:
+    return row["service_request_id"] or f"#{row['id']}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def digest(settings, d, names: dict[str, str], who: str | None = None) -> list[str]:
+    from common import status as words
+    name = lambda code: names.get(code, code)  # noqa: E731
+    group_list = "、".join(g.name for g in d.groups) or "（无）"
+    lines = [f"【网格日报】{d.day.month}月{d.day.day}日 · {who or ''}{'，' if who else ''}您负责：{group_list}"]
+    if not d.groups:
+        return ["【网格日报】您目前没有负责的群。"]
+    lines.append(f"一、新工单 {len(d.new)} 件" + ("：" if d.new else "。"))
+    for row in d.new[:15]:
+        state = ticket_word(row)
+        lines.append(f"· {_number(row)}【{name(row['category'])}】{excerpt(row['description'], 30)}（{state}）")
+    if len(d.new) > 15:
+        lines.append(f"……另有 {len(d.new) - 15} 件，请在台账查看。")
+    lines.append(f"二、在办 {d.open_count} 件，其中待您确认 {d.awaiting} 件，超期 {len(d.overdue)} 件"
+                 + ("：" if d.overdue else "。"))
+    for row, level in d.overdue[:15]:
+        lines.append(f"· {_number(row)}【{name(row['category'])}】{excerpt(row['description'], 24)}"
+                     f"（{words.OVERDUE_WORDS[level]}，期限 {(row['expected_datetime'] or '')[:10]}）")
+    if d.rising:
+        lines.append("三、上升的类别（近7天 / 前四周周均）：" + "；".join(
+            f"{name(c)} {n} 件 / {avg:.1f}" for c, n, avg in d.rising[:5]))
+    else:
+        lines.append("三、近7天没有明显上升的类别。")
+    if d.repeated:
+        lines.append("四、重复反映：" + "；".join(
+            f"{_number(row)}【{name(row['category'])}】新增 {n} 人（共 {total} 人）" for row, n, total in d.repeated[:8]))
+    else:
+        lines.append("四、没有重复反映的问题。")
+    if d.ratings:
+        unhappy = sum(1 for _, r in d.ratings if r == "不满意")
+        lines.append(f"五、居民评价 {len(d.ratings)} 条，不满意 {unhappy} 条" + ("：" if unhappy else "。"))
+        for row, rating in d.ratings:
+            if rating == "不满意":
+                lines.append(f"· {_number(row)}【{name(row['category'])}】不满意，请回访："
+                             f"发送「回复 {_number(row)} 内容」联系居民")
+    else:
+        lines.append("五、没有新的居民评价。")
+    messages = _chunks(lines)
+    trial = _trial_lines(settings, d, name)
+    if trial:
+        messages += _chunks(trial)
+    return messages
+
+
+def _trial_lines(settings, d, name) -> list[str]:
+    lines: list[str] = []
+    for group in d.groups:
+        if group.mode == "live":
+            continue
+        m = d.measured.get(group.name)
+        mode_word = "试运行（只记录不发言）" if group.mode == "observe" else "确认模式（工单先由您确认）"
+        lines.append(f"【{group.name}】{mode_word}")
+        if m is not None:
+            lines.append(f"已复核 {m.reviewed} 条，准确率 {_pct(m.precision)}，已知漏判 {m.fn} 条，"
+                         f"查全率 {_pct(m.recall)}。")
+            target = settings.digest
+            if m.reviewed >= target.ready_min_reviewed and m.precision is not None \
+                    and m.precision >= target.ready_precision:
+                lines.append(f"✅ 已达到正式运行标准（准确率≥{target.ready_precision:.0%}，复核≥{target.ready_min_reviewed} 条），"
+                             f"可请管理员把本群改为正式运行（mode: live）。")
+            else:
+                lines.append(f"正式运行标准：准确率≥{target.ready_precision:.0%}，复核≥{target.ready_min_reviewed} 条。")
+        items = [i for i in d.items if i.group == group.name]
+        would = [i for i in items if i.kind == "would"]
+        ignored = [i for i in items if i.kind != "would"]
+        if group.mode == "observe":
+            lines.append(f"{d.day.month}月{d.day.day}日本会登记的工单 {len(would)} 件" + ("：" if would else "。"))
+            for i in would:
+                how = "" if i.sure else "（会先请您确认）"
+                lines.append(f"{i.n}. 【{name(i.label)}】{excerpt(i.sender, 10)}：{excerpt(i.text, 40)}{how}")
+            lines.append(f"可能漏判的反映 {len(ignored)} 条" + ("：" if ignored else "。"))
+            for i in ignored:
+                lines.append(f"{i.n}. 【像{name(i.label)}？】{excerpt(i.sender, 10)}：{excerpt(i.text, 40)}")
+    if any(True for _ in d.items):
+        lines.append("逐条复核：判断对回复「对 3」，不对回复「错 3」，类别不对回复「改 3 供水」。")
+    return lines
+
+
+def ticket_word(row) -> str:
+    """The word for a ticket as the bot keeps it: the backend's stage once filed, else its own state."""
+    from common import status as words
+    if row["service_request_id"]:
+        stage = row["stage"] if "stage" in row.keys() else None
+        return words.word(row["status"], row["status_notes"], stage)
+    state = row["state"]
+    return words.LOCAL_WORDS.get({"queued": "pending"}.get(state, state), words.STAGE_WORDS["received"])
+
+
+def reviewed(n: int, kind: str, verdict: str, label_name: str, group: str, precision: float | None,
+             count: int) -> str:
+    what = {("would", "right"): "本应登记，判断正确", ("would", "wrong"): "不是诉求，判断错误",
+            ("would", "changed"): f"是诉求，类别应为【{label_name}】",
+            ("ignored", "right"): "确实不是诉求", ("ignored", "wrong"): f"是诉求（{label_name}），漏判",
+            ("ignored", "changed"): f"是诉求，类别为【{label_name}】，漏判"}[(kind, verdict)]
+    return f"已记录第 {n} 条：{what}。{group} 已复核 {count} 条，准确率 {_pct(precision)}。"
+
+
+def no_review_item(n: int) -> str:
+    return f"最近一期日报里没有第 {n} 条。请按日报中的编号回复，例如「对 3」。"
+
+
+def supervise_manager(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = [f"【督办提醒】您负责的群有 {len(rows)} 件工单已超过办理期限，请督促承办单位办理："]
+    lines += [f"· {number}【{category}】{excerpt(text, 30)}（期限 {expected[:10]}）" for number, category, text, expected
+              in rows[:20]]
+    if len(rows) > 20:
+        lines.append(f"……另有 {len(rows) - 20} 件，请在台账按「超期」筛选。")
+    return "\n".join(lines)
+
+
+def supervise_admin(rows: list[tuple[str, str, str, str, str]]) -> str:
+    lines = [f"【督办·报管理员】{len(rows)} 件工单超过期限已满一个办理周期仍未办结："]
+    lines += [f"· {number}【{category}】{group}：{excerpt(text, 24)}（期限 {expected[:10]}）"
+              for number, category, group, text, expected in rows[:20]]
+    if len(rows) > 20:
+        lines.append(f"……另有 {len(rows) - 20} 件，请在台账按「督办」筛选。")
+    return "\n".join(lines)

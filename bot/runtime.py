@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from bot import daily
 from bot.config import ConfigError, Settings
 from bot.intake import Intake
 from bot.live_model import LiveModel
@@ -100,7 +101,8 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
     workers = [asyncio.create_task(bot.outbox.run(stop), name="outbox"),
                asyncio.create_task(expire_asks(), name="asks"),
                asyncio.create_task(bot.poller.run(stop), name="poller"),
-               asyncio.create_task(sender.run(stop), name="sender")]
+               asyncio.create_task(sender.run(stop), name="sender"),
+               asyncio.create_task(daily.run(bot, stop, sender.wake), name="daily")]
 
     async def on_message(msg: IncomingMessage) -> None:
         await bot.handle(msg)

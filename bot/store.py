@@ -18,7 +18,7 @@ import aiosqlite
 from bot.messages import IncomingMessage, Reply
 from common.files import private_database
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Message states: where each message is on its way; FINAL ones are never processed again.
 RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
@@ -110,7 +110,29 @@ MIGRATIONS: dict[int, str] = {
     CREATE TABLE room_conflicts (name TEXT NOT NULL, room_id TEXT NOT NULL, first_seen TEXT NOT NULL,
                                  PRIMARY KEY (name, room_id));
     """,
+    # 5: the grid manager's day. The items of a morning digest keep their numbers (「对 3」 means what
+    # the digest said), a digest and a 督办 reminder go out once a day, a ticket keeps the backend's
+    # stage (已受理/处理中/已办结/已退回), and notes for residents are relayed from a cursor (meta).
+    5: """
+    CREATE TABLE digest_items (
+        manager_id TEXT NOT NULL, day TEXT NOT NULL, n INTEGER NOT NULL,
+        message_key TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
+        PRIMARY KEY (manager_id, day, n)
+    );
+    CREATE TABLE digests_sent (manager_id TEXT NOT NULL, day TEXT NOT NULL, sent_at TEXT NOT NULL,
+                               PRIMARY KEY (manager_id, day));
+    CREATE TABLE reminders (ticket_id INTEGER NOT NULL, day TEXT NOT NULL, level TEXT NOT NULL,
+                            to_id TEXT NOT NULL, PRIMARY KEY (ticket_id, day, level, to_id));
+    ALTER TABLE tickets ADD COLUMN stage TEXT;
+    CREATE INDEX messages_sent ON messages(group_name, sent_at);
+    """,
 }
+
+
+def _utc(when: datetime) -> str:
+    """Message times are stored in UTC, so that windows and days compare as strings."""
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
 
 
 def now_iso() -> str:
@@ -209,7 +231,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (msg.message_id, msg.group_id, msg.group_name, msg.sender_id, msg.sender_name, msg.text,
                  msg.kind, msg.media_url, json.dumps(list(msg.mentions), ensure_ascii=False),
-                 int(msg.in_group), msg.time.isoformat(), now_iso(), RECEIVED))
+                 int(msg.in_group), _utc(msg.time), now_iso(), RECEIVED))
             is_new = cur.rowcount == 1
         return await self.message(msg.message_id), is_new
 

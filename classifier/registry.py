@@ -18,6 +18,8 @@ from typing import Sequence
 
 import skops.io as sio
 
+from classifier.corpus import NONE
+
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
 
@@ -83,6 +85,21 @@ class Model:
         best = proba.argmax(axis=1)
         classes = self.pipeline.classes_
         return [(str(classes[i]), float(proba[row, i])) for row, i in enumerate(best)]
+
+    def best_complaint(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """(the most likely complaint category, the probability that the text is a complaint at
+        all) for each text: what a grid manager reviews when the model said "not a complaint"."""
+        if not texts:
+            return []
+        proba = self.pipeline.predict_proba(list(texts))
+        classes = [str(c) for c in self.pipeline.classes_]
+        none = classes.index(NONE) if NONE in classes else None
+        out = []
+        for row in proba:
+            ranked = sorted(range(len(classes)), key=lambda i: -row[i])
+            category = next(classes[i] for i in ranked if i != none)
+            out.append((category, float(1.0 - row[none]) if none is not None else float(row[ranked[0]])))
+        return out
 
 
 def sha256_file(path: Path) -> str:

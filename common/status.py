@@ -11,6 +11,8 @@ sees the same word in the chat, in the digest and on the ledger.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 RECEIVED, IN_PROGRESS, CLOSED, RETURNED = "received", "in_progress", "closed", "returned"
 
 STAGE_WORDS = {
@@ -49,3 +51,21 @@ def word(status: str | None, notes: str | None = None, stage: str | None = None)
 def open311_status(stage: str) -> str:
     """The Open311 status of a stage: only 处理 stages are open; 已办结 and 已退回 are closed."""
     return "open" if stage in OPEN_STAGES else "closed"
+
+
+# -- 督办: a ticket past its deadline reminds its grid manager; past a second deadline, an admin --
+
+NOT_OVERDUE, OVERDUE, ESCALATED = "no", "overdue", "escalated"
+OVERDUE_WORDS = {NOT_OVERDUE: "否", OVERDUE: "超期", ESCALATED: "督办"}
+
+
+def overdue_level(is_open: bool, requested: datetime | None, expected: datetime | None,
+                  now: datetime) -> str:
+    """`overdue` once an open ticket is past its category's deadline (`expected`), `escalated` past a
+    second deadline as long again (requested + 2 × (expected − requested)): its grid manager has been
+    reminded for a whole deadline's length, and an admin is told too."""
+    if not is_open or expected is None or now <= expected:
+        return NOT_OVERDUE
+    if requested is not None and now > expected + (expected - requested):
+        return ESCALATED
+    return OVERDUE

@@ -18,3 +18,16 @@ def test_plain_open311_is_read_from_status_and_notes():
 
 def test_only_the_working_stages_are_open():
     assert [status.open311_status(s) for s in status.STAGES] == ["open", "open", "closed", "closed"]
+
+
+def test_overdue_and_escalated_at_their_boundaries():
+    from datetime import datetime, timedelta, timezone
+    requested = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+    expected = requested + timedelta(days=3)
+    level = lambda now, is_open=True: status.overdue_level(is_open, requested, expected, now)  # noqa: E731
+    assert level(expected) == "no"
+    assert level(expected + timedelta(seconds=1)) == "overdue"
+    assert level(expected + timedelta(days=3)) == "overdue"
+    assert level(expected + timedelta(days=3, seconds=1)) == "escalated"
+    assert level(expected + timedelta(days=9), is_open=False) == "no"
+    assert status.overdue_level(True, None, None, expected) == "no"

@@ -1,0 +1,184 @@
+"""The grid manager's day (issue 15): group modes, the morning digest with its reviews, and 督办.
+
+Replayed days go through `python -m bot replay` and `python -m bot digest` as a district would run
+them; reminders and the scheduled digest run in a real bot on a real store against the reference
+backend, with the clock given to them."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot import daily
+from tests.bot_harness import ADMIN, GROUP, MANAGER, VILLAGE, VILLAGE_MANAGER, running_bot, settings_for
+from tests.test_conversation import LIGHT, ROOT, replay, staff, tickets
+from tests.test_conversation import line as chat_line
+
+pytestmark = pytest.mark.usefixtures("bot_env")
+WATER = "5栋家里自来水没水了，从昨天晚上停到现在，也没通知，做饭都没法做"
+CHAT = "今天天气真好，晚上广场见"
+
+
+def trial_groups(mode: str = "observe") -> list[dict]:
+    return [{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER], "mode": mode},
+            {"name": VILLAGE, "community": "太湖港街道彭家场村", "grid_managers": [VILLAGE_MANAGER], "mode": "live"}]
+
+
+def digest_cli(tmp_path, day: str, manager: str | None = MANAGER) -> str:
+    args = [sys.executable, "-m", "bot", "digest", "--config", str(tmp_path / "config.yaml"), "--date", day]
+    if manager:
+        args += ["--manager", manager]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_group_in_observe_hears_nothing_and_its_digest_lists_what_would_have_been_filed(
+        tmp_path, backend, shipped_models):
+    said = replay(tmp_path, backend, shipped_models[0], [
+        chat_line("o1", "王女士", LIGHT, 0),
+        chat_line("o2", "张阿姨", CHAT, 5),
+        chat_line("o3", "老刘", WATER, 30),
+        chat_line("o4", "小陈", "查询 GX20261202-0001", 40),
+    ], groups=trial_groups())
+    assert [r for r in said if r["group"]] == [], said      # not a word in the group
+    assert said == []                                       # nor privately: nothing needed a manager now
+    assert tickets(backend) == []                           # and nothing filed
+    out = digest_cli(tmp_path, "2026-12-02")
+    assert "试运行" in out and "日本会登记的工单 2 件" in out, out
+    assert "1. 【路灯照明】王女士" in out and "2. 【" in out and "老刘" in out, out
+    assert "张阿姨" not in out                               # chit-chat is not a likely complaint
+    assert "已复核 0 条" in out and "逐条复核" in out
+
+    # The manager reviews from their private chat; each review moves the measured precision.
+    said = replay(tmp_path, backend, shipped_models[0], [
+        staff("r1", MANAGER, "小李", "对 1", 24 * 60),
+        staff("r2", MANAGER, "小李", "错 2", 24 * 60 + 1),
+        staff("r3", MANAGER, "小李", "对 9", 24 * 60 + 2),
+        chat_line("r4", "王女士", "对 1 我也觉得", 24 * 60 + 3, group=None),
+    ], groups=trial_groups())
+    texts = {r["in_reply_to"]: r["text"] for r in said}
+    assert "已记录第 1 条" in texts["r1"] and "准确率 100%" in texts["r1"], texts
+    assert "已记录第 2 条" in texts["r2"] and "准确率 50%" in texts["r2"], texts
+    assert "没有第 9 条" in texts["r3"]
+    assert "没有权限" not in texts.get("r4", "")             # a resident's 「对 1 …」 is not a review
+    out = digest_cli(tmp_path, "2026-12-02")
+    assert "已复核 2 条，准确率 50%" in out, out
+    assert "1. 【路灯照明】王女士" in out                     # the numbers stay what they were
+    conn = sqlite3.connect(tmp_path / "bot.db")
+    labels = dict(conn.execute("SELECT m.text, d.label FROM decisions d JOIN messages m ON m.key = d.message_key"))
+    conn.close()
+    assert labels == {LIGHT: "lighting", WATER: "none"}      # labelled examples for retraining
+
+
+def test_an_emergency_in_a_group_on_trial_still_gets_its_number_and_the_manager(tmp_path, backend, shipped_models):
+    said = replay(tmp_path, backend, shipped_models[0], [
+        chat_line("e1", "王女士", "3栋2单元楼道里好大一股煤气味，好像漏气了，快来人", 0),
+    ], groups=trial_groups())
+    in_group = [r["text"] for r in said if r["group"]]
+    private = [r for r in said if not r["group"]]
+    assert len(in_group) == 1 and ("燃气" in in_group[0] or "119" in in_group[0]), said
+    assert [r["to"] for r in private] == ["小李"] and "试运行" in private[0]["text"], said
+    assert "确认" in private[0]["text"]
+    assert tickets(backend) == []                           # filed only when the manager confirms
+
+
+def test_in_confirm_mode_every_would_be_ticket_goes_to_the_manager_first(tmp_path, backend, shipped_models):
+    said = replay(tmp_path, backend, shipped_models[0], [
+        chat_line("c1", "王女士", LIGHT, 0),
+    ], groups=trial_groups("confirm"))
+    assert [r["to"] for r in said] == ["小李"] and "确认模式" in said[0]["text"], said
+    assert tickets(backend) == []
+    said = replay(tmp_path, backend, shipped_models[0], [staff("c2", MANAGER, "小李", "确认 1", 10)],
+                  groups=trial_groups("confirm"))
+    made = tickets(backend)
+    assert len(made) == 1 and made[0]["service_code"] == "lighting"
+    resident = [r for r in said if r["to"] == "王女士"]
+    assert resident and made[0]["ticket"] in resident[0]["text"] and resident[0]["group"] == GROUP, said
+    out = digest_cli(tmp_path, "2026-12-02")
+    assert "确认模式" in out and "已复核 1 条，准确率 100%" in out, out
+
+
+def test_a_group_without_a_mode_is_on_trial():
+    from bot import config
+    settings = config.parse({"groups": [{"name": "新群"}], "tracker": {"base_url": "http://127.0.0.1:1"},
+                             "store": {"path": "x.db"}, "classifier": {}})
+    assert settings.group("新群").mode == "observe"
+    with pytest.raises(config.ConfigError, match=r"groups\[0\]\.mode"):
+        config.parse({"groups": [{"name": "新群", "mode": "on"}], "tracker": {"base_url": "http://127.0.0.1:1"},
+                      "store": {"path": "x.db"}, "classifier": {}})
+
+
+# -- 督办 and the scheduled digest, in a running bot with the clock given ------------------------
+
+@pytest.fixture()
+def settings(tmp_path, backend, shipped_models):
+    return settings_for(tmp_path, backend.base_url, shipped_models[0],
+                        console={"people": {"小李": MANAGER, "管理员": ADMIN}})
+
+
+async def queued(store, since_id: int) -> list:
+    return await store.all("SELECT * FROM replies WHERE id > ? ORDER BY id", (since_id,))
+
+
+async def last_reply_id(store) -> int:
+    row = await store.one("SELECT COALESCE(MAX(id), 0) AS n FROM replies")
+    return row["n"]
+
+
+async def test_an_overdue_ticket_reminds_its_manager_once_a_day_and_an_admin_after_a_second_deadline(settings):
+    async with running_bot(settings) as chat:
+        await chat.say("王女士", LIGHT)
+        await chat.settle()
+        bot = chat.bot
+        row = await bot.store.one("SELECT * FROM tickets")
+        assert row["expected_datetime"], row
+        created = datetime.fromisoformat(row["created_at"])
+        expected = datetime.fromisoformat(row["expected_datetime"])
+        deadline = expected - created
+        names, staff_names = bot.intake.names, bot.intake.staff_names
+
+        async def remind(now):
+            before = await last_reply_id(bot.store)
+            await daily.supervise(settings, bot.store, names, now, staff_names)
+            return [(r["to_id"], r["text"]) for r in await queued(bot.store, before)]
+
+        morning = lambda when: datetime.combine(  # noqa: E731  09:00 in the district on that day
+            when.astimezone(settings.zone).date(), datetime.min.time().replace(hour=9), settings.zone)
+        assert await remind(morning(expected - timedelta(days=1))) == []           # not yet overdue
+        day1 = morning(expected + timedelta(days=1))
+        first = await remind(day1)
+        assert [who for who, _ in first] == [MANAGER] and "督办提醒" in first[0][1]
+        assert row["service_request_id"] in first[0][1]
+        assert await remind(day1 + timedelta(hours=3)) == []                       # once a day
+        assert [who for who, _ in await remind(day1 + timedelta(days=1))] == [MANAGER]   # and again tomorrow
+        late = await remind(morning(expected + deadline + timedelta(days=1)))
+        assert sorted(who for who, _ in late) == sorted([MANAGER, ADMIN]), late
+        assert any("报管理员" in text for who, text in late if who == ADMIN)
+        # Closed: no more reminders.
+        await bot.store.db.execute("UPDATE tickets SET state = 'closed'")
+        await bot.store.db.commit()
+        assert await remind(morning(expected + deadline + timedelta(days=2))) == []
+
+
+async def test_the_morning_digest_goes_out_once_at_its_time(settings):
+    async with running_bot(settings) as chat:
+        await chat.say("王女士", LIGHT)
+        await chat.settle()
+        bot = chat.bot
+        sent_at = datetime.fromisoformat((await bot.store.one("SELECT sent_at FROM tickets"))["sent_at"])
+        tomorrow = sent_at.astimezone(settings.zone).date() + timedelta(days=1)
+        at = lambda h, m=0: datetime.combine(tomorrow, datetime.min.time().replace(hour=h, minute=m),  # noqa: E731
+                                             settings.zone).astimezone(timezone.utc)
+        before = await last_reply_id(bot.store)
+        assert await daily.tick(bot, at(7, 59)) == 0
+        assert await daily.tick(bot, at(8, 0)) >= 1
+        sent = await queued(bot.store, before)
+        to_manager = [r["text"] for r in sent if r["to_id"] == MANAGER]
+        assert to_manager and "网格日报" in to_manager[0] and "新工单 1 件" in to_manager[0], to_manager
+        assert all(r["group_id"] is None for r in sent)                            # privately
+        assert await daily.tick(bot, at(9, 30)) == 0                               # once a day
