@@ -44,6 +44,13 @@ class Context:
             return None
         return [g.name for g in self.settings.groups if self.msg.sender_id in g.grid_managers]
 
+    def to_managers(self, group_name: str | None, text: str, ticket: str | None = None) -> list[Reply]:
+        """Private messages to a group's grid managers (its admins when it has none), by name."""
+        group = self.settings.group(group_name)
+        people = list(group.grid_managers) if group and group.grid_managers else list(self.settings.admins)
+        names = {wxid: name for name, wxid in self.settings.console_people.items()}
+        return [Reply(text, None, None, who, names.get(who), self.msg.message_id, ticket) for who in people]
+
     def reply(self, text: str, ticket: str | None = None, private: bool | None = None) -> Reply:
         """An answer to the sender: in their group with an @-mention, or privately."""
         private = (not self.msg.in_group) if private is None else private
@@ -71,14 +78,15 @@ class Command:
     usage: str
     role: Role
     handler: Handler
-    strict: bool = False  # a one-character word (对 3): anything else that starts so is not this command
+    strict: bool | str = False  # True: a one-character word (对 3), anything else that starts so is not this
+    #                             command; "in groups": so in group chats, with a usage hint in private
 
 
 @dataclass
 class Router:
     commands: list[Command] = field(default_factory=list)
 
-    def command(self, *words: str, args: str = "", usage: str = "", role: Role = anyone, strict: bool = False):
+    def command(self, *words: str, args: str = "", usage: str = "", role: Role = anyone, strict: bool | str = False):
         def register(handler: Handler) -> Handler:
             self.commands.append(Command(words, re.compile(args, re.I), usage or words[0], role, handler, strict))
             return handler
@@ -112,7 +120,8 @@ async def dispatch(router: Router, ctx: Context, text: str) -> list[Reply] | Non
     if found is None:
         return None
     cmd, rest = found
-    if cmd.strict and (not cmd.role(ctx) or cmd.args.fullmatch(rest) is None):
+    strict = cmd.strict is True or cmd.strict == "in groups" and ctx.msg.in_group
+    if strict and (not cmd.role(ctx) or cmd.args.fullmatch(rest) is None):
         return None  # 「对 3栋的事我也说两句」 from a resident is talk, not a review
     if not cmd.role(ctx):
         return [ctx.reply(replies.not_allowed())]
@@ -166,16 +175,14 @@ async def status_answer(ctx: Context, rows: list) -> list[Reply]:
         name = ctx.names.get(row["category"], row["category"])
         number = row["service_request_id"] if row["state"] in ("open", "closed") else str(row["id"])
         text = replies.ticket_status(number, name, row["status"], row["status_notes"], row["agency"],
-                                     row["expected_datetime"], row["state"])
+                                     row["expected_datetime"], row["state"], row["stage"])
         return [ctx.reply(text, ticket=row["service_request_id"])]
     listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), state_words(r)) for r in rows]
     return [ctx.reply(replies.my_tickets(listing))]
 
 
 def state_words(row) -> str:
-    if row["state"] in ("open", "closed"):
-        return replies.status_name(row["status"], row["status_notes"])
-    return {"awaiting": "待网格员确认", "queued": "登记中", "asking": "待补充地点"}.get(row["state"], row["state"])
+    return replies.ticket_word(row)
 
 
 router = Router()
@@ -209,7 +216,13 @@ async def _rate(ctx: Context, m: re.Match, rating: str) -> list[Reply]:
     # last counts, and the staff's closing note and the status stay as they are.
     payload = {"rating": rating, "reporter": ctx.payload_for(row, row["category"])["reporter"]}
     await tickets.rate(ctx.store, row["id"], rating, payload, f"rate:{ctx.msg.message_id}")
-    return [ctx.reply(replies.thanks_for_rating(row["service_request_id"], rating), ticket=row["service_request_id"])]
+    number = row["service_request_id"]
+    said = [ctx.reply(replies.thanks_for_rating(number, rating), ticket=number)]
+    if rating == "不满意":  # the promised call-back: the grid manager hears of it, and how to reach them
+        said += ctx.to_managers(row["group_name"], replies.unhappy_for_manager(
+            number, ctx.names.get(row["category"], row["category"]), row["group_name"], ctx.msg.sender_name,
+            row["description"]), number)
+    return said
 
 
 @router.command("满意", args=r"(?P<number>\S+)?", usage="满意 工单号")

@@ -14,7 +14,7 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 
-from bot import admin_commands, manager_commands  # noqa: F401  (they register their commands)
+from bot import admin_commands, callback, manager_commands  # noqa: F401  (they register their commands)
 from bot import replies, tickets
 from bot.commands import Context
 from bot.config import Group, Settings

@@ -14,7 +14,8 @@ import logging
 import random
 import re
 
-from bot import replies, tickets
+from bot import callback, replies, tickets
+from common import status
 from bot.messages import Reply
 from bot.store import StoreError
 from bot.tracker import PermanentTrackerError, RetryableTrackerError, RetryPolicy, TrackerClient, TrackerError
@@ -36,6 +37,8 @@ class _Request:
         self.agency_responsible = getattr(request, "agency_responsible", None)
         self.updated_datetime = _iso(getattr(request, "updated_datetime", None))
         self.expected_datetime = _iso(getattr(request, "expected_datetime", None))
+        self.stage = status.stage_of(self.status, self.status_notes, getattr(request, "stage", None))
+        self.service_code = getattr(request, "service_code", None)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -144,7 +147,8 @@ class Outbox:
                 await self._create(row, ticket, payload)
             elif row["kind"] == "note":
                 await self.tracker.add_note(ticket["service_request_id"], payload["note"],
-                                            idempotency_key=row["idempotency_key"])
+                                            idempotency_key=row["idempotency_key"],
+                                            from_resident=payload.get("from") == "resident")
                 await tickets.sent_update(self.store, row["id"])
             elif row["kind"] == "rating":
                 await self.tracker.rate(ticket["service_request_id"], payload["reporter"], payload["rating"],
@@ -201,7 +205,8 @@ class Outbox:
         # deadline) are read after the answer is queued, so they never delay it.
         request = _Request(None, number)
         name = self.names.get(payload["service_code"], payload["service_code"])
-        text = replies.ticket_created(name, request.service_request_id, request.status, request.status_notes)
+        text = replies.ticket_created(name, request.service_request_id, request.status, request.status_notes,
+                                      request.stage)
         await tickets.created(self.store, row["id"], ticket["id"], request,
                               [resident(ticket, text, request.service_request_id)])
         self.replies_queued()
@@ -218,8 +223,17 @@ class StatusPoller:
 
     def __init__(self, store, tracker: TrackerClient, names: dict[str, str], interval: float = 60.0):
         self.store, self.tracker, self.names, self.interval = store, tracker, names, interval
+        self._feed: dict = {}  # the backend's resident-notes feed: whether it has one
 
     async def poll_once(self) -> int:
+        """Tell residents what changed on their open tickets, and pass on the notes staff wrote to
+        them on the ledger; returns how many tickets had news."""
+        changed = await self._statuses()
+        if await tickets.any_filed(self.store):
+            changed += await callback.relay_ledger_notes(self.store, self.tracker, self.names, self._feed)
+        return changed
+
+    async def _statuses(self) -> int:
         rows = {r["service_request_id"]: r for r in await tickets.open_with_number(self.store)}
         if not rows:
             return 0
@@ -227,26 +241,36 @@ class StatusPoller:
         for found in await self.tracker.get_many(list(rows)):
             row = rows.get(found.service_request_id)
             request = _Request(found)
-            if row is None or (request.status, request.status_notes, request.agency_responsible) == \
-                    (row["status"], row["status_notes"], row["agency"]):
+            if row is None:
                 continue
-            if (request.status, request.status_notes) == (row["status"], row["status_notes"]) and not row["agency"]:
+            moved = request.service_code and request.service_code != row["category"] \
+                and request.service_code in self.names  # staff changed its category (the ledger)
+            if (request.status, request.status_notes, request.agency_responsible, request.stage) == \
+                    (row["status"], row["status_notes"], row["agency"], row["stage"] or request.stage) and not moved:
+                continue
+            if (request.status, request.status_notes) == (row["status"], row["status_notes"]) and not row["agency"] \
+                    and not moved:
                 # Details the bot had not read yet (agency, deadline): recorded, nothing to tell.
                 await tickets.status_changed(self.store, row["id"], request, False, [])
                 continue
             closed = request.status == "closed"
-            name = self.names.get(row["category"], row["category"])
-            text = replies.status_update(request.service_request_id, name, request.status,
-                                         request.status_notes, request.agency_responsible)
+            number = request.service_request_id
+            texts = []
+            if moved:
+                texts.append(replies.category_changed(number, self.names[request.service_code],
+                                                      request.agency_responsible))
+            if (request.status, request.status_notes, request.stage) != \
+                    (row["status"], row["status_notes"], row["stage"] or request.stage) or not moved:
+                name = self.names.get(request.service_code if moved else row["category"], row["category"])
+                texts.append(replies.status_update(number, name, request.status, request.status_notes,
+                                                   request.agency_responsible, request.stage))
+            if closed and request.stage == status.CLOSED:
+                texts.append(replies.ask_rating(number))
             answers = []
-            for who in await tickets.reporters(self.store, row["id"]):
-                where = (who["group_id"], who["group_name"] if who["group_id"] else None)
-                answers.append(Reply(text, *where, who["reporter_id"], who["reporter_name"], None,
-                                     request.service_request_id))
-                if closed:
-                    answers.append(Reply(replies.ask_rating(request.service_request_id), *where, who["reporter_id"],
-                                         who["reporter_name"], None, request.service_request_id))
-            await tickets.status_changed(self.store, row["id"], request, closed, answers)
+            for text in texts:
+                answers += await tickets.tell_reporters(self.store, row["id"], text, number)
+            await tickets.status_changed(self.store, row["id"], request, closed, answers,
+                                         category=request.service_code if moved else None)
             changed += 1
         return changed
 

@@ -6,6 +6,7 @@ echoes a resident's words goes through `mask_personal` first: group chats are se
 
 from __future__ import annotations
 
+from common import status as words
 from common.masking import mask
 
 # WeChat caps a text message well above this; we stay short so a reply reads on one phone screen.
@@ -20,10 +21,9 @@ def clip(text: str, limit: int = MAX_REPLY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def status_name(status: str | None, notes: str | None = None) -> str:
-    if status == "closed":
-        return "已办结"
-    return "处理中" if notes else "已受理"
+def status_name(status: str | None, notes: str | None = None, stage: str | None = None) -> str:
+    """已受理 / 处理中 / 已办结 / 已退回: the words the ledger and its CSV use too (common.status)."""
+    return words.word(status, notes, stage)
 
 
 def excerpt(text: str, limit: int = 60) -> str:
@@ -33,8 +33,8 @@ def excerpt(text: str, limit: int = 60) -> str:
 
 # -- residents ---------------------------------------------------------------------------
 
-def ticket_created(category: str, number: str, status: str, notes: str | None = None) -> str:
-    return (f"已为您登记【{category}】诉求，工单号 {number}，当前状态：{status_name(status, notes)}。"
+def ticket_created(category: str, number: str, status: str, notes: str | None = None, stage: str | None = None) -> str:
+    return (f"已为您登记【{category}】诉求，工单号 {number}，当前状态：{status_name(status, notes, stage)}。"
             f"发送「查询 {number}」可随时查看进度。")
 
 
@@ -78,10 +78,11 @@ def requeued(count: int) -> str:
     return f"已重新提交 {count} 条，正在发送。" if count else "没有需要重新提交的内容。"
 
 
-def ticket_joined(category: str, number: str | None, status: str | None, notes: str | None, local: int) -> str:
+def ticket_joined(category: str, number: str | None, status: str | None, notes: str | None, local: int,
+                  stage: str | None = None) -> str:
     ref = number or f"#{local}"
     return (f"这个问题已有人反映过，已把您的反映并入同一工单【{category}】{ref}，当前状态："
-            f"{status_name(status, notes) if number else '待登记'}。有进展会一并通知您。")
+            f"{status_name(status, notes, stage) if number else '待登记'}。有进展会一并通知您。")
 
 
 def awaiting_manager() -> str:
@@ -111,8 +112,9 @@ def addition_noted(number: str) -> str:
     return f"已把您补充的情况记入工单 {number}，处理人员会一并看到。"
 
 
-def repeat_of_own(category: str, number: str, status: str | None, notes: str | None, state: str) -> str:
-    where = status_name(status, notes) if state in ("open", "closed") else "登记中"
+def repeat_of_own(category: str, number: str, status: str | None, notes: str | None, state: str,
+                  stage: str | None = None) -> str:
+    where = status_name(status, notes, stage) if state in ("open", "closed") else "登记中"
     return f"您反映的【{category}】问题已在工单 {number} 中，当前状态：{where}。刚才的话已补充进工单，有进展会通知您。"
 
 
@@ -144,13 +146,19 @@ def filed_without_place(local: int, category: str, text: str) -> str:
     return f"#{local}【{category}】“{excerpt(text, 40)}”：居民未回复具体地点，已按所在社区登记，请核实位置。"
 
 
-def status_update(number: str, category: str, status: str, notes: str | None, agency: str | None) -> str:
-    parts = [f"您反映的【{category}】问题（工单号 {number}）有新进展：{status_name(status, notes)}。"]
+def status_update(number: str, category: str, status: str, notes: str | None, agency: str | None,
+                  stage: str | None = None) -> str:
+    parts = [f"您反映的【{category}】问题（工单号 {number}）有新进展：{status_name(status, notes, stage)}。"]
     if agency:
         parts.append(f"责任单位：{agency}。")
     if notes:
         parts.append(f"处理说明：{mask_personal(notes)}")
     return clip("".join(parts))
+
+
+def category_changed(number: str, category: str, agency: str | None) -> str:
+    who = f"，由{agency}办理" if agency else ""
+    return f"您反映的问题（工单号 {number}）经核实调整为【{category}】类{who}，有进展会继续通知您。"
 
 
 def ask_rating(number: str) -> str:
@@ -172,7 +180,7 @@ def truncated(limit: int) -> str:
 
 
 def ticket_status(number: str, category: str, status: str | None, notes: str | None, agency: str | None,
-                  expected: str | None, state: str) -> str:
+                  expected: str | None, state: str, stage: str | None = None) -> str:
     if state == "awaiting":
         return f"工单 #{number}【{category}】正在等待网格员确认。"
     if state == "queued":
@@ -181,10 +189,10 @@ def ticket_status(number: str, category: str, status: str | None, notes: str | N
         return f"工单 #{number}【{category}】经网格员确认不予登记。"
     if state == "failed":
         return f"工单 #{number}【{category}】未能登记，已转网格员人工处理。"
-    lines = [f"工单 {number}【{category}】当前状态：{status_name(status, notes)}。"]
+    lines = [f"工单 {number}【{category}】当前状态：{status_name(status, notes, stage)}。"]
     if agency:
         lines.append(f"责任单位：{agency}。")
-    if expected and status != "closed":
+    if expected and words.stage_of(status, notes, stage) in words.OPEN_STAGES:
         lines.append(f"预计办结：{expected[:10]}。")
     if notes:
         lines.append(f"处理说明：{mask_personal(notes)}")
@@ -334,7 +342,6 @@ def _pct(value: float | None) -> str:
 
 
 def digest(settings, d, names: dict[str, str], who: str | None = None) -> list[str]:
-    from common import status as words
     name = lambda code: names.get(code, code)  # noqa: E731
     group_list = "、".join(g.name for g in d.groups) or "（无）"
     lines = [f"【网格日报】{d.day.month}月{d.day.day}日 · {who or ''}{'，' if who else ''}您负责：{group_list}"]
@@ -413,7 +420,6 @@ def _trial_lines(settings, d, name) -> list[str]:
 
 def ticket_word(row) -> str:
     """The word for a ticket as the bot keeps it: the backend's stage once filed, else its own state."""
-    from common import status as words
     if row["service_request_id"]:
         stage = row["stage"] if "stage" in row.keys() else None
         return words.word(row["status"], row["status_notes"], stage)
@@ -450,3 +456,29 @@ def supervise_admin(rows: list[tuple[str, str, str, str, str]]) -> str:
     if len(rows) > 20:
         lines.append(f"……另有 {len(rows) - 20} 件，请在台账按「督办」筛选。")
     return "\n".join(lines)
+
+
+# -- call-back: words between a grid manager and residents, through the bot -------------------
+
+def from_manager(number: str, text: str) -> str:
+    return clip(f"网格员就工单 {number} 给您留言：{mask_personal(text)}\n如需回复，请发送「回复 {number} 您要说的话」。")
+
+
+def from_resident(number: str, name: str, group: str, text: str) -> str:
+    return clip(f"居民 {excerpt(name, 20)}（{group}）就工单 {number} 回复：{text}\n"
+                f"回复居民请发送「回复 {number} 内容」。")
+
+
+def relayed_to_residents(number: str, count: int) -> str:
+    if not count:
+        return f"工单 {number} 没有可以转告的居民。"
+    return f"已转告工单 {number} 的 {count} 位反映人，并记入工单。"
+
+
+def relayed_to_manager(number: str) -> str:
+    return f"已把您的话转给网格员，并记入工单 {number}。"
+
+
+def unhappy_for_manager(number: str, category: str, group: str, name: str, text: str) -> str:
+    return (f"【回访】居民 {excerpt(name, 20)}（{group}）对工单 {number}【{category}】“{excerpt(text, 40)}”的处理结果不满意。"
+            f"请发送「回复 {number} 内容」联系居民。")

@@ -131,12 +131,34 @@ async def add_note(store: Store, ticket_id: int, message_key: str, text: str, se
                                  (json.dumps(payload, ensure_ascii=False), item["id"]))
             where = "ticket"
         elif row["service_request_id"] and row["state"] == T_OPEN:
-            await _enqueue(db, ticket_id, "note", {"note": f"居民补充：{text}"}, f"note:{message_key}")
+            await _enqueue(db, ticket_id, "note", {"note": f"居民补充：{text}", "from": "resident"},
+                           f"note:{message_key}")
             where = "backend"
         await store._set_state(db, message_key, ANSWERED, ticket_id=ticket_id, note=f"addition ({where})")
         for reply in replies:
             await store._queue_reply(db, reply, message_key)
     return where
+
+
+async def tell_reporters(store: Store, ticket_id: int, text: str, number: str | None) -> list[Reply]:
+    """The same words to everyone who reported a ticket, where each reported it: in their group
+    with an @-mention, or privately."""
+    return [Reply(text, who["group_id"], who["group_name"] if who["group_id"] else None, who["reporter_id"],
+                  who["reporter_name"], None, number) for who in await reporters(store, ticket_id)]
+
+
+async def relay(store: Store, ticket_id: int, key: str, note: dict | None, said: list[Reply],
+                message_key: str | None = None) -> None:
+    """A message passed between a grid manager and residents: the replies queued, and (`note`, once
+    the backend has the ticket) the words kept in its history, in one transaction. `key` makes a
+    repeat of the same event do nothing twice."""
+    async with store.transaction() as db:
+        if note is not None:
+            await _enqueue(db, ticket_id, "note", note, f"relay:{key}")
+        for reply in said:
+            await store._queue_reply(db, reply, message_key)
+        if message_key is not None:
+            await store._set_state(db, message_key, ANSWERED, ticket_id=ticket_id, note="relayed")
 
 
 async def _enqueue(db, ticket_id: int, kind: str, payload: dict | None, key: str) -> None:
@@ -178,7 +200,7 @@ async def reject(store: Store, ticket_id: int, decided_by: str, text: str, repli
 
 
 async def recategorize(store: Store, ticket_id: int, category: str, decided_by: str, text: str,
-                       payload: dict | None = None) -> None:
+                       payload: dict | None = None, said: list[Reply] = ()) -> None:
     """Re-categorize a ticket: the local row, the decision, and (`payload`, once the backend has the
     ticket) an outbox row that carries the new category to the backend."""
     async with store.transaction() as db:
@@ -189,6 +211,8 @@ async def recategorize(store: Store, ticket_id: int, category: str, decided_by: 
         if payload is not None:
             count = await (await db.execute("SELECT count(*) FROM outbox WHERE ticket_id = ?", (ticket_id,))).fetchone()
             await _enqueue(db, ticket_id, "recategorize", payload, f"category:{ticket_id}:{count[0]}")
+        for reply in said:
+            await store._queue_reply(db, reply, None)
 
 
 async def _decide(db, key: str, ticket_id: int | None, text: str, label: str, action: str, by: str) -> None:
@@ -258,6 +282,10 @@ async def open_with_number(store: Store) -> list[aiosqlite.Row]:
 
 
 # -- the outbox ------------------------------------------------------------------------------
+
+async def any_filed(store: Store) -> bool:
+    return await store.one("SELECT 1 FROM tickets WHERE service_request_id IS NOT NULL LIMIT 1") is not None
+
 
 async def due(store: Store, limit: int = 20) -> list[aiosqlite.Row]:
     return await store.all("SELECT * FROM outbox WHERE done_at IS NULL AND failed_at IS NULL"
@@ -337,13 +365,22 @@ async def requeue(store: Store, ticket_id: int | None = None) -> int:
     return len(rows)
 
 
-async def status_changed(store: Store, ticket_id: int, request: Any, closed: bool, replies: list[Reply]) -> None:
+async def status_changed(store: Store, ticket_id: int, request: Any, closed: bool, replies: list[Reply],
+                         category: str | None = None) -> None:
+    """The backend's view of a ticket, recorded with what residents are told of it. A category
+    staff changed on the backend (the ledger) is recorded as their decision: a labelled example."""
     async with store.transaction() as db:
         await db.execute(
             "UPDATE tickets SET state = ?, status = ?, status_notes = ?, agency = ?, updated_datetime = ?,"
-            " expected_datetime = ?, updated_at = ? WHERE id = ?",
+            " expected_datetime = ?, stage = ?, category = COALESCE(?, category), updated_at = ? WHERE id = ?",
             (T_CLOSED if closed else T_OPEN, request.status, request.status_notes, request.agency_responsible,
-             request.updated_datetime, request.expected_datetime, now_iso(), ticket_id))
+             request.updated_datetime, request.expected_datetime, getattr(request, "stage", None), category,
+             now_iso(), ticket_id))
+        if category is not None:
+            row = await (await db.execute(
+                "SELECT t.message_key, COALESCE(m.text, t.description) FROM tickets t"
+                " LEFT JOIN messages m ON m.key = t.message_key WHERE t.id = ?", (ticket_id,))).fetchone()
+            await _decide(db, row[0], ticket_id, row[1], category, "recategorize", "ledger")
         for reply in replies:
             await store._queue_reply(db, reply, None)
 

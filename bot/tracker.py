@@ -87,6 +87,7 @@ class ServiceRequest:
     updated_datetime: datetime | None
     expected_datetime: datetime | None
     media_url: str | None
+    stage: str | None = None          # the reference backend's 已受理/处理中/已办结/已退回 (common.status)
 
 
 @dataclass(frozen=True)
@@ -231,12 +232,26 @@ class TrackerClient:
         )
         return _service_request(_first(_json_list(response), response))
 
-    async def add_note(self, service_request_id: str, note: str, *, idempotency_key: str | None = None) -> None:
-        """Add a resident's words to a ticket's history without changing its status or staff notes
-        (the reference backend's extension `POST /requests/{id}/notes.json`)."""
+    async def add_note(self, service_request_id: str, note: str, *, idempotency_key: str | None = None,
+                       from_resident: bool = False) -> None:
+        """Add words to a ticket's history without changing its status or staff notes (the reference
+        backend's extension `POST /requests/{id}/notes.json`; `from=resident` marks a resident's own)."""
+        data = {"api_key": self._api_key, "note": note, **({"from": "resident"} if from_resident else {})}
         await self._send("POST", f"/requests/{quote(service_request_id, safe='')}/notes.json",
-                         data={"api_key": self._api_key, "note": note},
-                         headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
+                         data=data, headers={"Idempotency-Key": idempotency_key or uuid.uuid4().hex})
+
+    async def resident_notes(self, after: int = 0) -> list[dict] | None:
+        """Staff notes marked 「给居民」 after note `after`, oldest first (the reference backend's
+        `GET /resident-notes.json`); None from a backend without that extension (404)."""
+        try:
+            data = _json_list(await self._send("GET", "/resident-notes.json",
+                                               params={"api_key": self._api_key, "after": str(after)}))
+        except PermanentTrackerError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), int)
+                and isinstance(item.get("service_request_id"), str) and isinstance(item.get("text"), str)]
 
     async def rate(self, service_request_id: str, reporter: str, rating: str, *,
                    idempotency_key: str | None = None) -> None:
@@ -367,4 +382,5 @@ def _service_request(item: dict) -> ServiceRequest:
         updated_datetime=_datetime(item.get("updated_datetime")),
         expected_datetime=_datetime(item.get("expected_datetime")),
         media_url=item.get("media_url"),
+        stage=item.get("stage") if isinstance(item.get("stage"), str) else None,
     )

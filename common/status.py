@@ -29,6 +29,7 @@ LOCAL_WORDS = {
     "asking": "待补充地点",
     "awaiting": "待网格员确认",
     "pending": "登记中",
+    "failed": "待人工登记",    # the backend refused it: a grid manager re-submits it
     "rejected": "已驳回",      # a grid manager decided it is not a complaint: the resident is not told
     "observed": "试运行记录",  # a group in observe mode: what the bot would have filed
 }

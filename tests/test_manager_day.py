@@ -14,8 +14,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot import daily
-from tests.bot_harness import ADMIN, GROUP, MANAGER, VILLAGE, VILLAGE_MANAGER, running_bot, settings_for
-from tests.test_conversation import LIGHT, ROOT, replay, staff, tickets
+from bot.tracker import TrackerClient
+from tests.bot_harness import ADMIN, API_KEY, GROUP, MANAGER, VILLAGE, VILLAGE_MANAGER, running_bot, settings_for
+from tests.test_conversation import LIGHT, NUMBER, ROOT, replay, staff, tickets
 from tests.test_conversation import line as chat_line
 
 pytestmark = pytest.mark.usefixtures("bot_env")
@@ -182,3 +183,93 @@ async def test_the_morning_digest_goes_out_once_at_its_time(settings):
         assert to_manager and "网格日报" in to_manager[0] and "新工单 1 件" in to_manager[0], to_manager
         assert all(r["group_id"] is None for r in sent)                            # privately
         assert await daily.tick(bot, at(9, 30)) == 0                               # once a day
+
+
+# -- the ledger and the bot agree: category changes, call-back, one set of status words -----------
+
+async def post(backend, path: str, **fields):
+    import httpx
+    async with httpx.AsyncClient(base_url=backend.base_url) as http:
+        response = await http.post(path, data={"api_key": API_KEY, **fields}, headers={"Idempotency-Key": f"test-{abs(hash((path, str(fields))))}"})
+    assert response.status_code == 200, response.text
+    return response.json()[0]
+
+
+async def filed(chat) -> tuple[str, list]:
+    said = await chat.say("王女士", LIGHT)
+    said += await chat.settle()
+    number = NUMBER.search(" ".join(r.text for r in said)).group(0)
+    return number, said
+
+
+async def test_a_category_changed_by_staff_on_the_backend_reaches_the_bot_and_the_resident(settings, backend):
+    async with running_bot(settings) as chat:
+        number, _ = await filed(chat)
+        changed = await post(backend, f"/requests/{number}/category.json", service_code="water")
+        assert changed["service_code"] == "water"
+        await chat.bot.poller.poll_once()
+        said = await chat.settle()
+        to_resident = [r for r in said if r.to_name == "王女士"]
+        assert len(to_resident) == 1 and "调整为【供水排水】" in to_resident[0].text, said
+        assert to_resident[0].group_name == GROUP
+        row = await chat.bot.store.one("SELECT category FROM tickets")
+        assert row["category"] == "water"
+        decision = await chat.bot.store.one("SELECT label, action, decided_by FROM decisions")
+        assert tuple(decision) == ("water", "recategorize", "ledger")   # a labelled example
+        await chat.bot.poller.poll_once()
+        assert await chat.settle() == []                                 # told once
+
+
+async def test_a_managers_recategorize_of_a_filed_ticket_tells_the_resident(settings, backend):
+    async with running_bot(settings) as chat:
+        number, _ = await filed(chat)
+        said = await chat.say("小李", f"改类 {number} 供水", group=None, sender_id=MANAGER)
+        said += await chat.settle()
+        assert any(r.to_name == "王女士" and "调整为【供水排水】" in r.text for r in said), said
+        async with TrackerClient(backend.base_url, API_KEY) as client:
+            assert (await client.get(number)).service_code == "water"
+
+
+async def test_call_back_between_the_grid_manager_and_the_resident_without_ids(settings, backend):
+    async with running_bot(settings) as chat:
+        number, _ = await filed(chat)
+        said = await chat.say("小李", f"回复 {number} 师傅明天上午来修，请家里留人", group=None, sender_id=MANAGER)
+        said += await chat.settle()
+        resident = [r for r in said if r.to_name == "王女士"]
+        assert resident and resident[0].group_name == GROUP and "师傅明天上午来修" in resident[0].text, said
+        assert f"回复 {number}" in resident[0].text                   # how to answer
+        assert any(r.to_id == MANAGER and "已转告" in r.text for r in said)
+        said = await chat.say("王女士", f"回复 {number} 好的，上午家里有人")
+        said += await chat.settle()
+        assert any(r.to_id == MANAGER and r.group_id is None and "上午家里有人" in r.text for r in said), said
+        assert any(r.to_name == "王女士" and "已把您的话转给网格员" in r.text for r in said)
+        # Someone who did not report it cannot use it to reach anyone.
+        said = await chat.say("路人", f"回复 {number} 你好")
+        assert len(said) == 1 and "没有找到" in said[0].text, said
+        # In a group, talk that only starts like the command gets no usage hint.
+        assert await chat.say("老张", "回复 楼上的，我也这么觉得") == []
+        history = backend_history(backend, number)
+        assert any("网格员回复居民：师傅明天上午来修" in h for h in history), history
+        assert any("居民回复：好的，上午家里有人" in h for h in history), history
+
+
+async def test_an_unhappy_rating_reaches_the_grid_manager_with_the_way_to_call_back(settings, backend):
+    async with running_bot(settings) as chat:
+        number, _ = await filed(chat)
+        await post(backend, f"/requests/{number}/status.json", status="closed", status_notes="已更换灯泡")
+        await chat.bot.poller.poll_once()
+        said = await chat.settle()
+        assert any("已办结" in r.text for r in said if r.to_name == "王女士"), said
+        said = await chat.say("王女士", f"不满意 {number}")
+        manager = [r for r in said if r.to_id == MANAGER]
+        assert manager and "不满意" in manager[0].text and f"回复 {number}" in manager[0].text, said
+
+
+def backend_history(backend, number: str) -> list[str]:
+    conn = sqlite3.connect(backend.db_path)
+    try:
+        return [r[0] or "" for r in conn.execute(
+            "SELECT h.status_notes FROM status_history h JOIN requests r ON r.id = h.request_id"
+            " WHERE r.ticket = ? ORDER BY h.id", (number,))]
+    finally:
+        conn.close()

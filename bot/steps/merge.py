@@ -28,11 +28,12 @@ async def run(turn) -> bool:
         reporters = {r["reporter_id"] for r in await tickets.reporters(turn.store, candidate["id"])}
         if turn.msg.sender_id in reporters:  # their own repeat: an addition, and where it stands
             text = replies.repeat_of_own(name, number or f"#{candidate['id']}", candidate["status"],
-                                         candidate["status_notes"], candidate["state"])
+                                         candidate["status_notes"], candidate["state"], candidate["stage"])
             await tickets.add_note(turn.store, candidate["id"], turn.key, " ".join(turn.text.split()), turn.sent_at,
                                    [*turn.said, turn.ctx.reply(text, ticket=number)])
             return True
-        text = replies.ticket_joined(name, number, candidate["status"], candidate["status_notes"], candidate["id"])
+        text = replies.ticket_joined(name, number, candidate["status"], candidate["status_notes"], candidate["id"],
+                                     candidate["stage"])
         await tickets.join(turn.store, candidate["id"], turn.key, turn.msg.sender_id, turn.msg.sender_name,
                            turn.chat[0], turn.msg.group_name or turn.group.name,
                            [*turn.said, turn.ctx.reply(text, ticket=number)])
