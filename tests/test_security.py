@@ -30,11 +30,16 @@ WATER = "小区东门的水管爆了，水一直往外冒，路上全是水"
 NUMBER = re.compile(r"GX\d{8}-\d{4}")
 REFUSED = "没有执行这个指令的权限"
 ARGS = {"confirm": " 1", "reject": " 1", "recategorize": " 1 供水", "pending": "", "retrain": "", "status": "",
-        "rollback": "", "set_aside": "", "requeue": "", "unpin_room": " 景湖名都业主群"}
-MANAGER_COMMANDS = [w + ARGS[c.handler.__name__] for c in router.commands if c.role is grid_manager for w in c.words]
+        "rollback": "", "set_aside": "", "requeue": "", "unpin_room": " 景湖名都业主群",
+        "review_right": " 1", "review_wrong": " 1", "review_changed": " 1 供水"}
+MANAGER_COMMANDS = [w + ARGS[c.handler.__name__] for c in router.commands if c.role is grid_manager and not c.strict
+                    for w in c.words]
+# One-character review words (对 1, 错 1, 改 1 供水) from anyone else are talk: no refusal, no effect.
+REVIEWS = [w + ARGS[c.handler.__name__] for c in router.commands if c.role is grid_manager and c.strict
+           for w in c.words]
 ADMIN_COMMANDS = [w + ARGS[c.handler.__name__] for c in router.commands if c.role is admin for w in c.words]
 DECISIONS = [w + ARGS[c.handler.__name__] for c in router.commands if c.role is grid_manager and ARGS[c.handler.__name__]
-             for w in c.words]
+             and not c.strict for w in c.words]
 
 pytestmark = pytest.mark.usefixtures("bot_env")
 
@@ -55,6 +60,7 @@ async def snapshot(chat) -> tuple:
 
 def test_every_command_that_needs_a_role_is_covered():
     assert {"确认 1", "驳回 1", "不予登记 1", "改类 1 供水", "改为 1 供水", "待确认", "待处理"} == set(MANAGER_COMMANDS)
+    assert {"对 1", "错 1", "改 1 供水"} == set(REVIEWS)
     assert {"重新训练", "训练模型", "模型状态", "模型版本", "回滚模型", "故障", "发送失败", "重新提交",
             "换群 景湖名都业主群"} == set(ADMIN_COMMANDS)
 
@@ -68,6 +74,10 @@ async def test_a_resident_runs_no_manager_or_admin_command_in_a_group_or_private
                 said = await chat.say("老刘", text, group=group)
                 assert len(said) == 1 and REFUSED in said[0].text, (text, group, said)
                 assert said[0].to_id == "wxid_老刘" and said[0].group_name == group
+        for text in REVIEWS:
+            for group in (GROUP, None):
+                said = await chat.say("老刘", text, group=group)
+                assert not any("已记录" in r.text for r in said), (text, said)
         assert await snapshot(chat) == before
 
 
