@@ -39,12 +39,12 @@ async def send_digests(settings, store, model, names: dict[str, str], now: datet
         if await store.one("SELECT 1 FROM digests_sent WHERE manager_id = ? AND day = ?", (manager, day.isoformat())):
             continue
         d = await digest.build(settings, store, model, manager, day, now)
-        texts = replies.digest(settings, d, names, staff_names.get(manager))
+        texts = [] if digest.empty(d) else replies.digest(settings, d, names, staff_names.get(manager))
         async with store.transaction() as db:
             cur = await db.execute("INSERT OR IGNORE INTO digests_sent (manager_id, day, sent_at) VALUES (?,?,?)",
                                    (manager, day.isoformat(), now_iso()))
-            if cur.rowcount == 0:
-                continue  # another pass got there first
+            if cur.rowcount == 0 or not texts:
+                continue  # another pass got there first, or a quiet day with nothing open
             for text in texts:
                 await store._queue_reply(db, Reply(text, None, None, manager, staff_names.get(manager)), None)
         sent += 1

@@ -133,6 +133,11 @@ async def build(settings: Settings, store, model, manager: str, day: date, now: 
     return d
 
 
+def empty(d: Digest) -> bool:
+    """Nothing happened and nothing waits: no message is better than an empty one."""
+    return not (d.new or d.open_count or d.overdue or d.repeated or d.ratings or d.items)
+
+
 def overdue_level(row, now: datetime) -> str:
     """The ticket's 督办 level, judged as the ledger judges it (common.status.overdue_level)."""
     if row["state"] != tickets.T_OPEN or not row["expected_datetime"]:
