@@ -50,6 +50,7 @@ def request_json(row: dict, config: BackendConfig) -> dict:
     return {
         "service_request_id": row["ticket"],
         "status": row["status"],
+        "stage": row["stage"],  # extension: common/status.py's stage (received, in_progress, closed, returned)
         "status_notes": privacy.mask(row["status_notes"]) or None,
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],

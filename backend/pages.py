@@ -1,4 +1,4 @@
-"""What every staff page shares: the templates, the names of statuses and roles, and the context
+"""What every staff page shares: the templates, the words for stages and roles, and the context
 each template needs (times in the jurisdiction's zone, who is logged in, the form token)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from starlette.templating import Jinja2Templates
 
 from backend import clock, privacy
 from backend.accounts import ROLES
+from common.status import STAGE_WORDS
 
-STATUS_NAMES = {"open": "处理中", "closed": "已办结"}
 ROBOT = "机器人接口"
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -44,7 +44,7 @@ def common(request: Request, now_us: int) -> dict:
         return max(0, (now_us - us) // clock.US_PER_DAY)
 
     return {
-        "services": config.services, "status_names": STATUS_NAMES, "now_us": now_us,
+        "services": config.services, "stage_words": STAGE_WORDS, "now_us": now_us,
         "local": local, "age_days": age_days, "actor": actor, "roles": ROLES,
         "staff": session.staff if session else None,
         "csrf_token": session.csrf_token if session else "",

@@ -11,22 +11,25 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from common.status import CLOSED, IN_PROGRESS, RETURNED
+
 REQUEST_COLUMNS = (
     "ticket, service_code, description, address_string, lat, long, media_url, group_name, reporter, "
     "message_id, status, status_notes, agency_responsible, requested_us, updated_us, expected_us, "
-    "closed_us, closed_by, rating"
+    "closed_us, closed_by, rating, stage"
 )
 
 # `scope` is the staff member's groups (NULL for admins and api clients), `groups` what they picked.
 FILTER_WHERE = """
  WHERE (:codes IS NULL OR service_code IN (SELECT value FROM json_each(:codes)))
    AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+   AND (:stages IS NULL OR stage IN (SELECT value FROM json_each(:stages)))
    AND (:groups IS NULL OR group_name IN (SELECT value FROM json_each(:groups)))
    AND (:scope IS NULL OR group_name IN (SELECT value FROM json_each(:scope)))
    AND (:start_us IS NULL OR requested_us >= :start_us)
    AND (:end_us IS NULL OR requested_us <= :end_us)
    AND (:overdue_at IS NULL OR (status = 'open' AND expected_us < :overdue_at))
-   AND (:closed_since_us IS NULL OR (status = 'closed' AND closed_us >= :closed_since_us))
+   AND (:closed_since_us IS NULL OR (stage = 'closed' AND closed_us >= :closed_since_us))
    AND (:search IS NULL OR instr(lower(ticket || ' ' || description || ' ' || coalesce(address_string, '')
         || ' ' || coalesce(status_notes, '') || ' ' || agency_responsible), lower(:search)) > 0)
 """
@@ -90,12 +93,25 @@ class StatusChange:
     idempotency_key: str | None = None
     staff_id: int | None = None
     rating: str | None = None
+    stage: str | None = None  # None: follows from `status` (see next_stage)
+
+
+def next_stage(current: str, change: StatusChange) -> str:
+    """The stage a ticket moves to with a change: the stage asked for, else what the Open311 status
+    says. Any change of an open ticket puts it in progress (someone acted on it); a closed status
+    keeps a ticket already closed or returned as it is (a late rating, a repeated close)."""
+    if change.stage is not None:
+        return change.stage
+    if change.status == "closed":
+        return current if current in (CLOSED, RETURNED) else CLOSED
+    return IN_PROGRESS
 
 
 @dataclass(frozen=True)
 class Filters:
     codes: list[str] | None = None
     statuses: list[str] | None = None
+    stages: list[str] | None = None
     groups: list[str] | None = None
     scope: list[str] | None = None
     start_us: int | None = None
@@ -109,7 +125,7 @@ class Filters:
             return None if values is None else json.dumps(values)
 
         return {
-            "codes": as_json(self.codes), "statuses": as_json(self.statuses),
+            "codes": as_json(self.codes), "statuses": as_json(self.statuses), "stages": as_json(self.stages),
             "groups": as_json(self.groups), "scope": as_json(self.scope),
             "start_us": self.start_us, "end_us": self.end_us, "overdue_at": self.overdue_at,
             "closed_since_us": self.closed_since_us, "search": self.search,

@@ -26,7 +26,7 @@ OVERVIEW = (
     "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
     " count(*) FILTER (WHERE status = 'open' AND expected_us < :now_us) AS overdue,"
     " count(*) FILTER (WHERE requested_us >= :week_us) AS new_this_week,"
-    " count(*) FILTER (WHERE status = 'closed' AND closed_us >= :week_us) AS closed_this_week"
+    " count(*) FILTER (WHERE stage = 'closed' AND closed_us >= :week_us) AS closed_this_week"
     " FROM requests" + FILTER_WHERE
 )
 # Days since the epoch in local time, per category; weeks are summed in Python from at most

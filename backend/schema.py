@@ -125,6 +125,29 @@ MIGRATIONS: list[str] = [
     INSERT INTO ratings (request_id, reporter, rating, at_us)
         SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE rating IS NOT NULL;
     """,
+    # 4: the stage of a ticket (common/status.py): received, in_progress, closed, returned. The
+    #    Open311 status stays beside it (open for the first two). Older tickets: closed ones are
+    #    closed; open ones are in progress when staff have written notes or acted on them, else
+    #    received. History rows get their stage from -> to; before this version only open/closed
+    #    was kept, and an open row after the first reads as in progress (as the ledger showed it).
+    """
+    ALTER TABLE requests ADD COLUMN stage TEXT NOT NULL DEFAULT 'received'
+        CHECK (stage IN ('received', 'in_progress', 'closed', 'returned'));
+    UPDATE requests SET stage = CASE
+        WHEN status = 'closed' THEN 'closed'
+        WHEN status_notes IS NOT NULL OR EXISTS (
+            SELECT 1 FROM status_history h WHERE h.request_id = requests.id AND h.from_status IS NOT NULL
+               AND (h.staff_id IS NOT NULL OR h.status <> h.from_status
+                    OR h.agency_responsible IS NOT h.from_agency)) THEN 'in_progress'
+        ELSE 'received' END;
+    ALTER TABLE status_history ADD COLUMN stage TEXT;
+    ALTER TABLE status_history ADD COLUMN from_stage TEXT;
+    UPDATE status_history SET
+        stage = CASE WHEN status = 'closed' THEN 'closed' WHEN from_status IS NULL THEN 'received'
+                     ELSE 'in_progress' END,
+        from_stage = CASE from_status WHEN 'closed' THEN 'closed' WHEN 'open' THEN 'in_progress' END;
+    CREATE INDEX requests_by_stage ON requests (stage, requested_us);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,9 +20,11 @@ from zoneinfo import ZoneInfo
 from backend import clock
 from backend.records import (  # noqa: F401  (re-exported: the names callers know storage by)
     FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
+    next_stage,
 )
 from backend.schema import migrate
 from common.files import private_database
+from common.status import RECEIVED, open311_status
 
 SELECT_TICKETS = (
     "SELECT " + REQUEST_COLUMNS + " FROM requests"
@@ -192,17 +194,17 @@ class Database:
             ticket = f"{self._prefix}{day}-{number:04d}"
             cursor = conn.execute(
                 "INSERT INTO requests (ticket, service_code, description, address_string, lat, long,"
-                " media_url, group_name, reporter, message_id, status, agency_responsible,"
+                " media_url, group_name, reporter, message_id, status, stage, agency_responsible,"
                 " requested_us, updated_us, expected_us, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket, new.service_code, new.description, new.address_string, new.lat, new.long,
-                 new.media_url, new.group_name, new.reporter, new.message_id, new.agency,
-                 now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint),
+                 new.media_url, new.group_name, new.reporter, new.message_id, open311_status(RECEIVED), RECEIVED,
+                 new.agency, now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint),
             )
             conn.execute(
-                "INSERT INTO status_history (request_id, at_us, status, status_notes,"
-                " agency_responsible, changed_by) VALUES (?, ?, 'open', NULL, ?, ?)",
-                (cursor.lastrowid, now, new.agency, new.changed_by),
+                "INSERT INTO status_history (request_id, at_us, status, stage, status_notes,"
+                " agency_responsible, changed_by) VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                (cursor.lastrowid, now, open311_status(RECEIVED), RECEIVED, new.agency, new.changed_by),
             )
         return Created(ticket, replayed=False)
 
@@ -210,7 +212,7 @@ class Database:
                        scope: list[str] | None) -> dict | None:
         with transaction(conn):
             row = conn.execute(
-                "SELECT id, updated_us, status, agency_responsible, group_name FROM requests WHERE ticket = ?",
+                "SELECT id, updated_us, status, stage, agency_responsible, group_name FROM requests WHERE ticket = ?",
                 (ticket,),
             ).fetchone()
             if row is None or (scope is not None and row["group_name"] not in scope):
@@ -227,7 +229,7 @@ class Database:
                      scope: list[str] | None = None) -> dict | None:
         """A note, or a category change, in the history; the status and the staff's notes stay."""
         with transaction(conn):
-            row = conn.execute("SELECT id, updated_us, status, agency_responsible, group_name, service_code"
+            row = conn.execute("SELECT id, updated_us, status, stage, agency_responsible, group_name, service_code"
                                " FROM requests WHERE ticket = ?", (ticket,)).fetchone()
             if row is None or (scope is not None and row["group_name"] not in scope):
                 return None
@@ -248,37 +250,42 @@ class Database:
                 conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, updated_us = ?"
                              " WHERE id = ?", (code, agency, at, row["id"]))
             _history_row(conn, row["id"], at, row["status"], note, agency, changed_by, key, row["status"],
-                         row["agency_responsible"], staff_id)
+                         row["agency_responsible"], staff_id, row["stage"], row["stage"])
             return _select_tickets(conn, [ticket])[0]
 
 
 def _history_row(conn, request_id, at, status, notes, agency, changed_by, key, from_status, from_agency,
-                 staff_id) -> None:
+                 staff_id, stage, from_stage) -> None:
     conn.execute(
         "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (request_id, at, status, notes, agency, changed_by, key, from_status, from_agency, staff_id))
+        " changed_by, idempotency_key, from_status, from_agency, staff_id, stage, from_stage)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (request_id, at, status, notes, agency, changed_by, key, from_status, from_agency, staff_id, stage,
+         from_stage))
 
 
 def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
-    closing = change.status == "closed" and row["status"] != "closed"
-    reopening = change.status == "open" and row["status"] == "closed"
+    stage = next_stage(row["stage"], change)
+    status = open311_status(stage)
+    closing = status == "closed" and row["status"] != "closed"
+    reopening = status == "open" and row["status"] == "closed"
     conn.execute(
-        "UPDATE requests SET status = :status, status_notes = :notes,"
+        "UPDATE requests SET status = :status, stage = :stage, status_notes = :notes,"
         " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
         " rating = COALESCE(:rating, rating),"
         " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
         " closed_by = CASE WHEN :closing THEN :by WHEN :reopening THEN NULL ELSE closed_by END"
         " WHERE id = :id",
-        {"status": change.status, "notes": change.status_notes, "agency": change.agency, "at": at,
+        {"status": status, "stage": stage, "notes": change.status_notes, "agency": change.agency, "at": at,
          "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"],
          "rating": change.rating},
     )
     conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id, rating)"
-        " SELECT id, ?, status, status_notes, agency_responsible, ?, ?, ?, ?, ?, ? FROM requests WHERE id = ?",
-        (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
+        "INSERT INTO status_history (request_id, at_us, status, stage, status_notes, agency_responsible,"
+        " changed_by, idempotency_key, from_status, from_stage, from_agency, staff_id, rating)"
+        " SELECT id, ?, status, stage, status_notes, agency_responsible, ?, ?, ?, ?, ?, ?, ?"
+        " FROM requests WHERE id = ?",
+        (at, change.changed_by, change.idempotency_key, row["status"], row["stage"], row["agency_responsible"],
          change.staff_id, change.rating, row["id"]),
     )
     if change.rating is not None:  # a rating sent with a status change (older clients): one of its own
@@ -317,7 +324,7 @@ def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
 def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
     rows = conn.execute(
         "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
-        " h.from_agency, h.rating, h.staff_id"
+        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage"
         " FROM status_history h JOIN requests r ON r.id = h.request_id"
         " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
         (ticket,),

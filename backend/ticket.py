@@ -15,13 +15,17 @@ from starlette.routing import Route
 
 from backend import privacy
 from backend.login import staff_form, staff_page
-from backend.pages import STATUS_NAMES, render
+from backend.pages import render
 from backend.records import StatusChange
 from backend.sessions import Session
 from backend.validation import MAX_AGENCY, MAX_NOTES
+from common.status import CLOSED, IN_PROGRESS, RETURNED, STAGE_WORDS, open311_status
 
+# What staff may move a ticket to; 已受理 is where a ticket starts, never where staff put it.
+FORM_STAGES = {stage: STAGE_WORDS[stage] for stage in (IN_PROGRESS, CLOSED, RETURNED)}
 FORM_ERRORS = {
-    "status": "请选择状态：处理中或已办结。",
+    "stage": "请选择状态：" + "、".join(FORM_STAGES.values()) + "。",
+    "returned": "退回工单须在处理说明中写明退回原因。",
     "notes": "处理说明不能超过{limit}字（现在{n}字）。",
     "agency": "承办单位不能超过{limit}字。",
     "nothing": "没有需要保存的变更：请修改状态或承办单位，或填写处理说明。",
@@ -42,7 +46,7 @@ async def _render(request: Request, ticket: str, error: str | None = None, form:
     history = await state.db.history(ticket)
     row = rows[0]
     return render(request, "ticket.html", {
-        "row": row, "reporter": privacy.reporter_label(row["reporter"]),
+        "row": row, "reporter": privacy.reporter_label(row["reporter"]), "form_stages": FORM_STAGES,
         "history": [_describe(entry) for entry in reversed(history)], "error": error, "form": form or {},
         "saved": request.query_params.get("saved") == "1",
     }, status_code=400 if error else 200)
@@ -67,19 +71,22 @@ async def change_status_form(request: Request, form: dict) -> Response:
 
 def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusChange | None, str | None]:
     """A status change from the ledger form, or the reason (in Chinese) it cannot be made."""
-    status = form.get("status", "")
+    stage = form.get("stage", "")
     notes = form.get("status_notes", "").strip()
     agency = form.get("agency_responsible", "").strip()
-    if status not in STATUS_NAMES:
-        return None, FORM_ERRORS["status"]
+    if stage not in FORM_STAGES:
+        return None, FORM_ERRORS["stage"]
     if len(notes) > MAX_NOTES:
         return None, FORM_ERRORS["notes"].format(limit=MAX_NOTES, n=len(notes))
     if len(agency) > MAX_AGENCY:
         return None, FORM_ERRORS["agency"].format(limit=MAX_AGENCY)
-    if status == row["status"] and agency in ("", row["agency_responsible"]) and not notes:
+    if stage == RETURNED and not notes:
+        return None, FORM_ERRORS["returned"]
+    if stage == row["stage"] and agency in ("", row["agency_responsible"]) and not notes:
         return None, FORM_ERRORS["nothing"]
     staff = session.staff
-    return StatusChange(status, notes or None, agency or None, staff.label, staff_id=staff.id), None
+    return StatusChange(open311_status(stage), notes or None, agency or None, staff.label, staff_id=staff.id,
+                        stage=stage), None
 
 
 def _describe(entry: dict) -> dict:
@@ -88,8 +95,8 @@ def _describe(entry: dict) -> dict:
     if entry["from_status"] is None:
         changes.append("受理")
     else:
-        if entry["from_status"] != entry["status"]:
-            changes.append(f"状态：{STATUS_NAMES[entry['from_status']]} → {STATUS_NAMES[entry['status']]}")
+        if entry["from_stage"] != entry["stage"]:
+            changes.append(f"状态：{STAGE_WORDS[entry['from_stage']]} → {STAGE_WORDS[entry['stage']]}")
         if entry["from_agency"] != entry["agency_responsible"]:
             changes.append(f"转派：{entry['from_agency'] or '（无）'} → {entry['agency_responsible']}")
     notes = entry["status_notes"]

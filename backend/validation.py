@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from backend.config import BackendConfig
 from backend.records import RATINGS, NewRequest, StatusChange
+from common.status import RETURNED, STAGES, open311_status
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4000
@@ -165,15 +166,27 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
 
 
 def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -> StatusChange:
-    """A validated status change from a machine client (the staff extension of the API).
+    """A validated status change from a machine client (the staff extension of the API): `status`
+    open|closed as Open311 has it, or `stage` (common/status.py), which says more; when both are
+    sent they must agree (returned and closed are both closed). A returned ticket needs notes.
 
     A resident's rating comes as `rating` (满意 or 不满意), or as the bot sends it: status notes
     that read 居民评价：满意 / 居民评价：不满意.
     """
-    status = text(fields, "status", 16, required=True)
-    if status not in STATUSES:
+    stage = text(fields, "stage", 16)
+    if stage is not None and stage not in STAGES:
+        raise ApiError(400, f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    status = text(fields, "status", 16, required=stage is None)
+    if status is not None and status not in STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if stage is not None:
+        if status is not None and status != open311_status(stage):
+            raise ApiError(400, f"stage {stage!r} has the Open311 status {open311_status(stage)!r}, "
+                                f"not {status!r}: send the one that matches, or leave status out")
+        status = open311_status(stage)
     notes = text(fields, "status_notes", MAX_NOTES)
+    if stage == RETURNED and notes is None:
+        raise ApiError(400, "stage 'returned' needs status_notes saying why the ticket is returned")
     rating = text(fields, "rating", 16)
     if rating is not None and rating not in RATINGS:
         raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
@@ -187,6 +200,7 @@ def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -
         changed_by=changed_by,
         idempotency_key=key,
         rating=rating,
+        stage=stage,
     )
 
 

@@ -92,7 +92,7 @@ async def test_grid_manager_works_through_the_ledger_and_logs_out(tracking_backe
     await page.select_option("select[name=group]", group)
     await page.click("#apply-filters")
     row = page.locator(f'tr[data-ticket="{ticket}"]')
-    assert await row.locator(".status").inner_text() == "处理中"
+    assert await row.locator(".status").inner_text() == "已受理"
     await row.locator("a").click()
     await page.wait_for_url(f"**/tickets/{ticket}")
     await page.select_option("#status-select", "closed")
@@ -104,13 +104,13 @@ async def test_grid_manager_works_through_the_ledger_and_logs_out(tracking_backe
     assert await page.inner_text("#saved") == "已保存。"
     assert await page.inner_text("#ticket-status") == "已办结"
     newest = await page.locator("#history tbody tr").first.inner_text()
-    for said in ("李明", manager.username, "状态：处理中 → 已办结", "转派：城管局市政设施科 → 供电所", "路灯已更换灯泡"):
+    for said in ("李明", manager.username, "状态：已受理 → 已办结", "转派：城管局市政设施科 → 供电所", "路灯已更换灯泡"):
         assert said in newest
     await page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
     seen = await client.get(ticket)  # what the bot's status poller will read
     assert (seen.status, seen.status_notes, seen.agency_responsible) == ("closed", "路灯已更换灯泡", "供电所")
 
-    await page.goto(f"{base_url}/?group={group}&status=closed")
+    await page.goto(f"{base_url}/?group={group}&stage=closed")
     async with page.expect_download() as download_info:
         await page.click("#csv-export")
     download = await download_info.value
@@ -186,7 +186,7 @@ async def test_a_form_without_its_csrf_token_is_refused(tracking_backend, client
     forger = await page.context.new_page()
     await forger.set_content(
         f'<form method="post" action="{base_url}/tickets/{ticket}/status">'
-        '<input name="status" value="closed"><button id="go">go</button></form>')
+        '<input name="stage" value="closed"><button id="go">go</button></form>')
     async with forger.expect_response(lambda r: r.request.method == "POST") as posted:
         await forger.click("#go")
     answer = await posted.value
