@@ -198,13 +198,13 @@ async def add_note(request: Request) -> JSONResponse:
 
 async def change_category(request: Request) -> JSONResponse:
     """Extension: move a ticket to another category (a grid manager's 改类); the agency follows the
-    new category and the change is kept in the history."""
+    new category, the change is kept in the history and a received ticket is in progress after it."""
     async def apply(state, fields, changed_by, key, ticket):
         code = text(fields, "service_code", 64, required=True)
         service = state.config.services.get(code)
         if service is None:
             raise ApiError(400, f"unknown service_code {code!r}")
-        return await state.db.change_category(ticket, code, service.agency, service.name, changed_by, key)
+        return await state.db.change_category(ticket, code, service.agency, changed_by, key)
     return await _ticket_write(request, apply)
 
 

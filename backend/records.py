@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from common.status import CLOSED, IN_PROGRESS, RETURNED
+from common.status import CLOSED, IN_PROGRESS, RECEIVED, RETURNED
 
 REQUEST_COLUMNS = (
     "ticket, service_code, description, address_string, lat, long, media_url, group_name, reporter, "
@@ -94,6 +94,11 @@ class StatusChange:
     staff_id: int | None = None
     rating: str | None = None
     stage: str | None = None  # None: follows from `status` (see next_stage)
+
+
+def acted_on(current: str) -> str:
+    """The stage after staff act on a ticket without choosing one (a note, a category change)."""
+    return IN_PROGRESS if current == RECEIVED else current
 
 
 def next_stage(current: str, change: StatusChange) -> str:

@@ -148,6 +148,12 @@ MIGRATIONS: list[str] = [
         from_stage = CASE from_status WHEN 'closed' THEN 'closed' WHEN 'open' THEN 'in_progress' END;
     CREATE INDEX requests_by_stage ON requests (stage, requested_us);
     """,
+    # 5: a category change in the history names the category it came from and went to (before, a
+    #    note 类别改为：… said only where it went; those notes stay as they are).
+    """
+    ALTER TABLE status_history ADD COLUMN service_code TEXT;
+    ALTER TABLE status_history ADD COLUMN from_service_code TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

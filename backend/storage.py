@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from backend import clock
 from backend.records import (  # noqa: F401  (re-exported: the names callers know storage by)
     FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
-    next_stage,
+    acted_on, next_stage,
 )
 from backend.schema import migrate
 from common.files import private_database
@@ -122,10 +122,12 @@ class Database:
     async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None) -> dict | None:
         return await self._writer.run(self._add_history, ticket, None, note, changed_by, key)
 
-    async def change_category(self, ticket: str, code: str, agency: str, name: str, changed_by: str,
+    async def change_category(self, ticket: str, code: str, agency: str, changed_by: str,
                               key: str | None, staff_id: int | None = None,
                               scope: list[str] | None = None) -> dict | None:
-        return await self._writer.run(self._add_history, ticket, (code, agency, name), None, changed_by, key,
+        """Another category, and the agency that goes with it: a staff action (from the ledger or a
+        grid manager's 改类 through the bot), so a received ticket is in progress afterwards."""
+        return await self._writer.run(self._add_history, ticket, (code, agency), None, changed_by, key,
                                       staff_id, scope)
 
     async def rate(self, ticket: str, reporter: str, rating: str, key: str | None) -> dict | None:
@@ -224,7 +226,7 @@ class Database:
             _record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
 
-    def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str, str] | None,
+    def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str] | None,
                      note: str | None, changed_by: str, key: str | None, staff_id: int | None = None,
                      scope: list[str] | None = None) -> dict | None:
         """A note, or a category change, in the history; the status and the staff's notes stay."""
@@ -241,27 +243,33 @@ class Database:
                         raise IdempotencyConflict(seen["ticket"])
                     return _select_tickets(conn, [ticket])[0]
             at = max(clock.now_us(), row["updated_us"] + 1)
-            agency = row["agency_responsible"]
+            entry = {"request_id": row["id"], "at_us": at, "status": row["status"], "from_status": row["status"],
+                     "stage": row["stage"], "from_stage": row["stage"], "status_notes": note,
+                     "agency_responsible": row["agency_responsible"], "from_agency": row["agency_responsible"],
+                     "service_code": row["service_code"], "from_service_code": row["service_code"],
+                     "changed_by": changed_by, "idempotency_key": key, "staff_id": staff_id}
             if category is not None:
-                code, agency, name = category
+                code, agency = category
                 if code == row["service_code"]:
                     return _select_tickets(conn, [ticket])[0]
-                note = f"类别改为：{name}"
-                conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, updated_us = ?"
-                             " WHERE id = ?", (code, agency, at, row["id"]))
-            _history_row(conn, row["id"], at, row["status"], note, agency, changed_by, key, row["status"],
-                         row["agency_responsible"], staff_id, row["stage"], row["stage"])
+                entry.update(service_code=code, agency_responsible=agency, stage=acted_on(row["stage"]))
+                conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, stage = ?, updated_us = ?"
+                             " WHERE id = ?", (code, agency, entry["stage"], at, row["id"]))
+            _history_row(conn, entry)
             return _select_tickets(conn, [ticket])[0]
 
 
-def _history_row(conn, request_id, at, status, notes, agency, changed_by, key, from_status, from_agency,
-                 staff_id, stage, from_stage) -> None:
-    conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id, stage, from_stage)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (request_id, at, status, notes, agency, changed_by, key, from_status, from_agency, staff_id, stage,
-         from_stage))
+HISTORY_COLUMNS = frozenset({
+    "request_id", "at_us", "status", "from_status", "stage", "from_stage", "status_notes", "agency_responsible",
+    "from_agency", "service_code", "from_service_code", "changed_by", "idempotency_key", "staff_id", "rating",
+})
+
+
+def _history_row(conn: sqlite3.Connection, entry: dict) -> None:
+    """One row of the audit trail; the column names come from this module, never from a client."""
+    assert HISTORY_COLUMNS.issuperset(entry), set(entry) - HISTORY_COLUMNS
+    conn.execute(f"INSERT INTO status_history ({', '.join(entry)}) VALUES ({', '.join('?' * len(entry))})",
+                 tuple(entry.values()))
 
 
 def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
@@ -324,7 +332,7 @@ def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
 def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
     rows = conn.execute(
         "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
-        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage"
+        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage, h.service_code, h.from_service_code"
         " FROM status_history h JOIN requests r ON r.id = h.request_id"
         " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
         (ticket,),

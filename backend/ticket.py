@@ -1,8 +1,8 @@
-"""One ticket's page for staff: its facts in full, its audit trail, and the form that changes it.
+"""One ticket's page for staff: its facts in full, its audit trail, and the forms that change it
+(stage, agency and notes; category).
 
 A ticket outside the staff member's groups answers 404, exactly like one that does not exist.
-Every change from the form goes through `_change()` and is recorded with who made it, when, and
-what it changed from and to.
+Every change from a form is recorded with who made it, when, and what it changed from and to.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ FORM_ERRORS = {
     "notes": "处理说明不能超过{limit}字（现在{n}字）。",
     "agency": "承办单位不能超过{limit}字。",
     "nothing": "没有需要保存的变更：请修改状态或承办单位，或填写处理说明。",
+    "category": "请从列表中选择类别。",
+    "same_category": "类别没有变化：请选择另一个类别。",
 }
 
 
@@ -47,7 +49,8 @@ async def _render(request: Request, ticket: str, error: str | None = None, form:
     row = rows[0]
     return render(request, "ticket.html", {
         "row": row, "reporter": privacy.reporter_label(row["reporter"]), "form_stages": FORM_STAGES,
-        "history": [_describe(entry) for entry in reversed(history)], "error": error, "form": form or {},
+        "history": [_describe(entry, state.config.services) for entry in reversed(history)],
+        "error": error, "form": form or {},
         "saved": request.query_params.get("saved") == "1",
     }, status_code=400 if error else 200)
 
@@ -66,6 +69,28 @@ async def change_status_form(request: Request, form: dict) -> Response:
     if row is None:
         return await _render(request, ticket)
     # Post/redirect/get: reloading the page must not submit the change a second time.
+    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+
+
+@staff_form
+async def change_category_form(request: Request, form: dict) -> Response:
+    """Another category for a ticket: the same change as the bot's 改类 (storage's change_category),
+    so the agency follows the category and the bot reads the new service_code when it polls."""
+    ticket = request.path_params["ticket"]
+    state = request.app.state
+    staff = request.state.session.staff
+    rows = await state.db.get_many([ticket], scope=staff.scope)
+    if not rows:
+        return await _render(request, ticket)  # renders the 404 page
+    service = state.config.services.get(form.get("service_code", ""))
+    if service is None:
+        return await _render(request, ticket, error=FORM_ERRORS["category"], form=form)
+    if service.code == rows[0]["service_code"]:
+        return await _render(request, ticket, error=FORM_ERRORS["same_category"], form=form)
+    row = await state.db.change_category(ticket, service.code, service.agency, staff.label, None,
+                                         staff_id=staff.id, scope=staff.scope)
+    if row is None:
+        return await _render(request, ticket)
     return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
 
 
@@ -89,14 +114,19 @@ def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusCh
                         stage=stage), None
 
 
-def _describe(entry: dict) -> dict:
+def _describe(entry: dict, services: dict) -> dict:
     """One line of the audit trail: what changed, from what to what."""
+    def category(code: str) -> str:
+        return services[code].name if code in services else code
+
     changes = []
     if entry["from_status"] is None:
         changes.append("受理")
     else:
         if entry["from_stage"] != entry["stage"]:
             changes.append(f"状态：{STAGE_WORDS[entry['from_stage']]} → {STAGE_WORDS[entry['stage']]}")
+        if entry["from_service_code"] and entry["service_code"] != entry["from_service_code"]:
+            changes.append(f"类别：{category(entry['from_service_code'])} → {category(entry['service_code'])}")
         if entry["from_agency"] != entry["agency_responsible"]:
             changes.append(f"转派：{entry['from_agency'] or '（无）'} → {entry['agency_responsible']}")
     notes = entry["status_notes"]
@@ -110,4 +140,5 @@ def _describe(entry: dict) -> dict:
 routes = [
     Route("/tickets/{ticket}", ticket_page, methods=["GET"]),
     Route("/tickets/{ticket}/status", change_status_form, methods=["POST"]),
+    Route("/tickets/{ticket}/category", change_category_form, methods=["POST"]),
 ]

@@ -52,7 +52,9 @@ def ticket_rows(html: str) -> list[str]:
 
 
 def section(html: str, start: str, end: str) -> str:
-    return html[html.index(start):html.index(end)]
+    """The part of a page from `start` to the first `end` after it."""
+    begin = html.index(start)
+    return html[begin:html.index(end, begin)]
 
 
 def test_ledger_lists_tickets_with_group_category_status_and_age(http):

@@ -176,7 +176,7 @@ async def test_a_form_without_its_csrf_token_is_refused(tracking_backend, client
     await page.wait_for_url(base_url + "/")
     await page.goto(f"{base_url}/tickets/{ticket}")
     # The form tampered with: its token removed (as a form forged elsewhere would lack it).
-    await page.locator("form.change input[name=csrf_token]").evaluate("input => input.remove()")
+    await page.locator("#status-form input[name=csrf_token]").evaluate("input => input.remove()")
     await page.select_option("#status-select", "closed")
     await page.click("#save-status")
     assert "缺少安全令牌" in await page.inner_text("#refused")

@@ -117,8 +117,8 @@ def test_the_ledger_filters_by_stage_and_unfinished_means_both_open_stages(http)
     assert listed("closed") == {done} and listed("returned") == {returned}
     assert listed("open") == {received, working}
     page = http.get("/", params={"group": group}).text
-    select = page[page.index('name="stage"'):]
-    words = dict(re.findall(r'<option value="(\w+)"\s*(?:selected)?>([^<]+)</option>', select[:select.index("</select>")]))
+    words = dict(re.findall(r'<option value="(\w+)"\s*(?:selected)?>([^<]+)</option>',
+                            section(page, 'name="stage"', "</select>")))
     assert words == {"open": "未办结", "received": "已受理", "in_progress": "处理中", "closed": "已办结",
                      "returned": "已退回"}
     header, *rows = read_csv(http.get("/ledger.csv", params={"group": group}))
