@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend import clock, privacy
+from backend import clock, deadlines, privacy
 from backend.login import staff_page
 from backend.pages import actor, local_time, render
 from backend.records import Filters
@@ -47,6 +47,7 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
         "group": query.get("group", "").strip()[:200],
         "code": choice("code", state.config.services),
         "stage": choice("stage", STAGE_CHOICES),
+        "overdue": choice("overdue", deadlines.WORDS),
         "age": choice("age", AGE_CHOICES),
         "period": choice("period", PERIOD_CHOICES),
         "order": choice("order", ORDER_CHOICES),
@@ -62,6 +63,8 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
         start_us=week_us if period == "new_week" else None,
         end_us=clock.add_days(now, -int(age)) if age.isdigit() else None,
         overdue_at=now if age == "overdue" else None,
+        mark=chosen["overdue"] or None,
+        mark_at=now,
         closed_since_us=week_us if period == "closed_week" else None,
         search=chosen["q"] or None,
     )
@@ -94,11 +97,11 @@ async def ledger_page(request: Request) -> Response:
     return render(request, "ledger.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "chosen": chosen, "summary": summary, "weeks_shown": WEEKS_SHOWN,
-        "stage_choices": STAGE_CHOICES, "age_choices": AGE_CHOICES, "period_choices": PERIOD_CHOICES,
-        "order_choices": ORDER_CHOICES,
+        "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS, "age_choices": AGE_CHOICES,
+        "period_choices": PERIOD_CHOICES, "order_choices": ORDER_CHOICES,
         "query": urlencode(query), "csv_url": "/ledger.csv" + ("?" + urlencode(query) if query else ""),
         "filtered": any(v for k, v in chosen.items() if k != "order"),
-    })
+    }, now_us=now)
 
 
 CSV_HEADER = ["工单号", "群", "类别代码", "类别", "状态", "问题描述", "地址", "承办单位",
@@ -118,12 +121,12 @@ async def export_csv(request: Request) -> Response:
     writer.writerow(CSV_HEADER)
     for row in rows:
         service = services.get(row["service_code"])
-        overdue = row["status"] == "open" and row["expected_us"] is not None and row["expected_us"] < now
+        mark = deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now)
         writer.writerow([_cell(value) for value in (
             row["ticket"], row["group_name"], row["service_code"], service.name if service else "",
             STAGE_WORDS[row["stage"]], privacy.mask(row["description"]), row["address_string"],
             row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
-            local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), "是" if overdue else "",
+            local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), deadlines.WORDS[mark],
             local_time(row["closed_us"], tz), actor(row["closed_by"]), row["rating"], row["media_url"],
         )])
     name = f"ledger-{date.today():%Y%m%d}.csv"

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backend import clock, privacy
+from backend import clock, deadlines, privacy
 from backend.config import BackendConfig, Service
 from backend.records import RATINGS, Filters, IdempotencyConflict
 from backend.validation import (
@@ -50,7 +50,9 @@ def request_json(row: dict, config: BackendConfig) -> dict:
     return {
         "service_request_id": row["ticket"],
         "status": row["status"],
-        "stage": row["stage"],  # extension: common/status.py's stage (received, in_progress, closed, returned)
+        # Extensions: common/status.py's stage, and backend/deadlines.py's judgement (no, overdue, escalated).
+        "stage": row["stage"],
+        "overdue": deadlines.mark(row["status"], row["requested_us"], row["expected_us"], clock.now_us()),
         "status_notes": privacy.mask(row["status_notes"]) or None,
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],

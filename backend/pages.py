@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from backend import clock, privacy
+from backend import clock, deadlines, privacy
 from backend.accounts import ROLES
 from common.status import STAGE_WORDS
 
@@ -43,15 +43,20 @@ def common(request: Request, now_us: int) -> dict:
     def age_days(us: int) -> int:
         return max(0, (now_us - us) // clock.US_PER_DAY)
 
+    def mark(row: dict) -> str:
+        return deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now_us)
+
     return {
         "services": config.services, "stage_words": STAGE_WORDS, "now_us": now_us,
         "local": local, "age_days": age_days, "actor": actor, "roles": ROLES,
+        "mark": mark, "mark_words": deadlines.WORDS, "escalation_us": deadlines.escalation_us,
         "staff": session.staff if session else None,
         "csrf_token": session.csrf_token if session else "",
     }
 
 
-def render(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
-    return templates.TemplateResponse(
-        request, name, {**common(request, clock.now_us()), **context}, status_code=status_code
-    )
+def render(request: Request, name: str, context: dict, status_code: int = 200,
+           now_us: int | None = None) -> Response:
+    """The page; `now_us` is the moment its filters were judged at (ages and 超期 marks agree with them)."""
+    now = clock.now_us() if now_us is None else now_us
+    return templates.TemplateResponse(request, name, {**common(request, now), **context}, status_code=status_code)

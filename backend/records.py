@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from backend.deadlines import mark_sql
 from common.status import CLOSED, IN_PROGRESS, RECEIVED, RETURNED
 
 REQUEST_COLUMNS = (
@@ -19,7 +20,8 @@ REQUEST_COLUMNS = (
     "closed_us, closed_by, rating, stage"
 )
 
-# `scope` is the staff member's groups (NULL for admins and api clients), `groups` what they picked.
+# `scope` is the staff member's groups (NULL for admins and api clients), `groups` what they picked;
+# `mark` is one of backend/deadlines.py's marks, judged at `mark_at`.
 FILTER_WHERE = """
  WHERE (:codes IS NULL OR service_code IN (SELECT value FROM json_each(:codes)))
    AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
@@ -28,7 +30,8 @@ FILTER_WHERE = """
    AND (:scope IS NULL OR group_name IN (SELECT value FROM json_each(:scope)))
    AND (:start_us IS NULL OR requested_us >= :start_us)
    AND (:end_us IS NULL OR requested_us <= :end_us)
-   AND (:overdue_at IS NULL OR (status = 'open' AND expected_us < :overdue_at))
+   AND (:overdue_at IS NULL OR """ + mark_sql(":overdue_at") + """ <> 'no')
+   AND (:mark IS NULL OR """ + mark_sql(":mark_at") + """ = :mark)
    AND (:closed_since_us IS NULL OR (stage = 'closed' AND closed_us >= :closed_since_us))
    AND (:search IS NULL OR instr(lower(ticket || ' ' || description || ' ' || coalesce(address_string, '')
         || ' ' || coalesce(status_notes, '') || ' ' || agency_responsible), lower(:search)) > 0)
@@ -36,9 +39,10 @@ FILTER_WHERE = """
 
 # Orders a list may take; the name picks one of these constant clauses.
 ORDERS = {
-    # The weekly meeting's order: overdue open tickets, then other open ones, oldest first; then
-    # closed ones, most recently closed first.
-    "urgent": " ORDER BY CASE WHEN status = 'closed' THEN 2 WHEN expected_us < :now_us THEN 0 ELSE 1 END,"
+    # The weekly meeting's order: escalated tickets (督办), then overdue ones, then other open ones,
+    # oldest first; then closed ones, most recently closed first.
+    "urgent": " ORDER BY CASE WHEN status = 'closed' THEN 3 ELSE CASE " + mark_sql(":now_us") +
+              " WHEN 'escalated' THEN 0 WHEN 'overdue' THEN 1 ELSE 2 END END,"
               " CASE WHEN status = 'closed' THEN -coalesce(closed_us, updated_us) ELSE requested_us END",
     "newest": " ORDER BY requested_us DESC",
     "oldest": " ORDER BY requested_us",
@@ -122,6 +126,8 @@ class Filters:
     start_us: int | None = None
     end_us: int | None = None
     overdue_at: int | None = None
+    mark: str | None = None
+    mark_at: int | None = None
     closed_since_us: int | None = None
     search: str | None = None
 
@@ -133,6 +139,7 @@ class Filters:
             "codes": as_json(self.codes), "statuses": as_json(self.statuses), "stages": as_json(self.stages),
             "groups": as_json(self.groups), "scope": as_json(self.scope),
             "start_us": self.start_us, "end_us": self.end_us, "overdue_at": self.overdue_at,
+            "mark": self.mark, "mark_at": self.mark_at,
             "closed_since_us": self.closed_since_us, "search": self.search,
         }
 

@@ -101,7 +101,7 @@ def test_open_tickets_come_overdue_first_then_oldest_first(http, tracking_backen
     page = http.get("/", params={"group": group}).text
     assert ticket_rows(page) == [late, old, fresh, done]
     late_row = page[page.index(f'data-ticket="{late}"'):]
-    assert "（已超期）" in late_row[:late_row.index("</tr>")]
+    assert "已超期" in late_row[:late_row.index("</tr>")]  # 2 days past filing: 督办 as well
     assert ticket_rows(http.get("/", params={"group": group, "age": "overdue"}).text) == [late]
     assert ticket_rows(http.get("/", params={"group": group, "order": "newest"}).text)[0] == done
     assert re.search(r'id="count-overdue">1<', page) and re.search(r'id="count-open">3<', page)
