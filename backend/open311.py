@@ -192,9 +192,14 @@ async def change_status(request: Request) -> JSONResponse:
 
 async def add_note(request: Request) -> JSONResponse:
     """Extension: a resident's addition (relayed by the bot) goes into the ticket's history; the
-    status and the staff's notes stay as they are."""
+    status and the staff's notes stay as they are. `from=resident` says it answers a note staff
+    wrote for the resident (the history shows it as 居民回复)."""
     async def apply(state, fields, changed_by, key, ticket):
-        return await state.db.add_note(ticket, text(fields, "note", MAX_NOTES, required=True), changed_by, key)
+        note = text(fields, "note", MAX_NOTES, required=True)
+        source = text(fields, "from", 16)
+        if source not in (None, "resident"):
+            raise ApiError(400, f"from must be 'resident' or left out, not {source!r}")
+        return await state.db.add_note(ticket, note, changed_by, key, from_resident=source == "resident")
     return await _ticket_write(request, apply)
 
 

@@ -98,6 +98,9 @@ class StatusChange:
     staff_id: int | None = None
     rating: str | None = None
     stage: str | None = None  # None: follows from `status` (see next_stage)
+    # The notes are for the resident (给居民): kept in the history for the bot to relay, while the
+    # ticket's status_notes stay as they were (the bot would otherwise tell them twice).
+    for_resident: bool = False
 
 
 def acted_on(current: str) -> str:

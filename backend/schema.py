@@ -154,6 +154,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE status_history ADD COLUMN service_code TEXT;
     ALTER TABLE status_history ADD COLUMN from_service_code TEXT;
     """,
+    # 6: notes between staff and the resident, relayed by the bot: a staff note for the resident
+    #    (给居民, fetched by the bot from /resident-notes.json) and the resident's reply (居民回复).
+    """
+    ALTER TABLE status_history ADD COLUMN for_resident INTEGER NOT NULL DEFAULT 0 CHECK (for_resident IN (0, 1));
+    ALTER TABLE status_history ADD COLUMN from_resident INTEGER NOT NULL DEFAULT 0 CHECK (from_resident IN (0, 1));
+    CREATE INDEX status_history_for_resident ON status_history (id) WHERE for_resident = 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -119,8 +119,11 @@ class Database:
         """The ticket after the change; None when it does not exist or lies outside `scope` (groups)."""
         return await self._writer.run(self._change_status, ticket, change, scope)
 
-    async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None) -> dict | None:
-        return await self._writer.run(self._add_history, ticket, None, note, changed_by, key)
+    async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None,
+                       from_resident: bool = False) -> dict | None:
+        """A note in the history (a resident's addition or reply, relayed by the bot); nothing else changes."""
+        return await self._writer.run(self._add_history, ticket, None, note, changed_by, key, None, None,
+                                      from_resident)
 
     async def change_category(self, ticket: str, code: str, agency: str, changed_by: str,
                               key: str | None, staff_id: int | None = None,
@@ -228,7 +231,7 @@ class Database:
 
     def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str] | None,
                      note: str | None, changed_by: str, key: str | None, staff_id: int | None = None,
-                     scope: list[str] | None = None) -> dict | None:
+                     scope: list[str] | None = None, from_resident: bool = False) -> dict | None:
         """A note, or a category change, in the history; the status and the staff's notes stay."""
         with transaction(conn):
             row = conn.execute("SELECT id, updated_us, status, stage, agency_responsible, group_name, service_code"
@@ -247,7 +250,8 @@ class Database:
                      "stage": row["stage"], "from_stage": row["stage"], "status_notes": note,
                      "agency_responsible": row["agency_responsible"], "from_agency": row["agency_responsible"],
                      "service_code": row["service_code"], "from_service_code": row["service_code"],
-                     "changed_by": changed_by, "idempotency_key": key, "staff_id": staff_id}
+                     "changed_by": changed_by, "idempotency_key": key, "staff_id": staff_id,
+                     "from_resident": int(from_resident)}
             if category is not None:
                 code, agency = category
                 if code == row["service_code"]:
@@ -262,6 +266,7 @@ class Database:
 HISTORY_COLUMNS = frozenset({
     "request_id", "at_us", "status", "from_status", "stage", "from_stage", "status_notes", "agency_responsible",
     "from_agency", "service_code", "from_service_code", "changed_by", "idempotency_key", "staff_id", "rating",
+    "for_resident", "from_resident",
 })
 
 
@@ -278,7 +283,8 @@ def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusCha
     closing = status == "closed" and row["status"] != "closed"
     reopening = status == "open" and row["status"] == "closed"
     conn.execute(
-        "UPDATE requests SET status = :status, stage = :stage, status_notes = :notes,"
+        "UPDATE requests SET status = :status, stage = :stage,"
+        " status_notes = CASE WHEN :for_resident THEN status_notes ELSE :notes END,"
         " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
         " rating = COALESCE(:rating, rating),"
         " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
@@ -286,16 +292,15 @@ def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusCha
         " WHERE id = :id",
         {"status": status, "stage": stage, "notes": change.status_notes, "agency": change.agency, "at": at,
          "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"],
-         "rating": change.rating},
+         "rating": change.rating, "for_resident": change.for_resident},
     )
-    conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, stage, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_stage, from_agency, staff_id, rating)"
-        " SELECT id, ?, status, stage, status_notes, agency_responsible, ?, ?, ?, ?, ?, ?, ?"
-        " FROM requests WHERE id = ?",
-        (at, change.changed_by, change.idempotency_key, row["status"], row["stage"], row["agency_responsible"],
-         change.staff_id, change.rating, row["id"]),
-    )
+    _history_row(conn, {
+        "request_id": row["id"], "at_us": at, "status": status, "from_status": row["status"], "stage": stage,
+        "from_stage": row["stage"], "status_notes": change.status_notes,
+        "agency_responsible": change.agency or row["agency_responsible"], "from_agency": row["agency_responsible"],
+        "changed_by": change.changed_by, "idempotency_key": change.idempotency_key, "staff_id": change.staff_id,
+        "rating": change.rating, "for_resident": int(change.for_resident),
+    })
     if change.rating is not None:  # a rating sent with a status change (older clients): one of its own
         conn.execute("INSERT INTO ratings (request_id, reporter, rating, at_us)"
                      " SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE id = last_insert_rowid()")
@@ -332,7 +337,8 @@ def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
 def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
     rows = conn.execute(
         "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
-        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage, h.service_code, h.from_service_code"
+        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage, h.service_code, h.from_service_code,"
+        " h.for_resident, h.from_resident"
         " FROM status_history h JOIN requests r ON r.id = h.request_id"
         " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
         (ticket,),

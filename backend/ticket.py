@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from backend import privacy
 from backend.login import staff_form, staff_page
-from backend.pages import render
+from backend.pages import actor, render
 from backend.records import StatusChange
 from backend.sessions import Session
 from backend.validation import MAX_AGENCY, MAX_NOTES
@@ -29,6 +29,7 @@ FORM_ERRORS = {
     "notes": "处理说明不能超过{limit}字（现在{n}字）。",
     "agency": "承办单位不能超过{limit}字。",
     "nothing": "没有需要保存的变更：请修改状态或承办单位，或填写处理说明。",
+    "for_resident": "勾选「给居民」时，请在处理说明中写下要转告居民的话。",
     "category": "请从列表中选择类别。",
     "same_category": "类别没有变化：请选择另一个类别。",
 }
@@ -105,13 +106,16 @@ def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusCh
         return None, FORM_ERRORS["notes"].format(limit=MAX_NOTES, n=len(notes))
     if len(agency) > MAX_AGENCY:
         return None, FORM_ERRORS["agency"].format(limit=MAX_AGENCY)
+    for_resident = form.get("for_resident") == "1"
     if stage == RETURNED and not notes:
         return None, FORM_ERRORS["returned"]
+    if for_resident and not notes:
+        return None, FORM_ERRORS["for_resident"]
     if stage == row["stage"] and agency in ("", row["agency_responsible"]) and not notes:
         return None, FORM_ERRORS["nothing"]
     staff = session.staff
     return StatusChange(open311_status(stage), notes or None, agency or None, staff.label, staff_id=staff.id,
-                        stage=stage), None
+                        stage=stage, for_resident=for_resident), None
 
 
 def _describe(entry: dict, services: dict) -> dict:
@@ -129,12 +133,18 @@ def _describe(entry: dict, services: dict) -> dict:
             changes.append(f"类别：{category(entry['from_service_code'])} → {category(entry['service_code'])}")
         if entry["from_agency"] != entry["agency_responsible"]:
             changes.append(f"转派：{entry['from_agency'] or '（无）'} → {entry['agency_responsible']}")
+    if entry["for_resident"]:
+        changes.append("给居民（由网格助手转告）")
+    if entry["from_resident"]:
+        changes.append("居民回复")
     notes = entry["status_notes"]
     if entry["rating"]:
         changes.append(f"居民评价：{entry['rating']}")
         if notes == f"居民评价：{entry['rating']}":
             notes = None  # already said
-    return {**entry, "changes": changes, "notes": notes}
+    # The bot relays a resident's reply: the resident speaks, not the robot.
+    who = "居民（网格助手转达）" if entry["from_resident"] else actor(entry["changed_by"])
+    return {**entry, "changes": changes, "notes": notes, "who": who}
 
 
 routes = [
