@@ -19,7 +19,7 @@ from starlette.routing import Route
 from backend import clock, deadlines, privacy
 from backend.login import staff_page
 from backend.pages import actor, local_time, render
-from backend.records import Filters
+from backend.records import SOURCES, Filters
 from backend.reports import WEEKS_SHOWN, summarize, week_start_us
 from common.status import OPEN_STAGES, STAGE_WORDS
 
@@ -45,6 +45,9 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
 
     chosen = {
         "group": query.get("group", "").strip()[:200],
+        "source": choice("source", SOURCES),
+        # Tickets without a group are only in an admin's scope: nobody else could find any.
+        "ungrouped": "1" if query.get("ungrouped") == "1" and staff.is_admin else "",
         "code": choice("code", state.config.services),
         "stage": choice("stage", STAGE_CHOICES),
         "overdue": choice("overdue", deadlines.WORDS),
@@ -57,6 +60,8 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
     week_us = week_start_us(now, clock.utc_offset_us(state.config.timezone))
     filters = Filters(
         groups=[chosen["group"]] if chosen["group"] else None,
+        sources=[chosen["source"]] if chosen["source"] else None,
+        ungrouped=bool(chosen["ungrouped"]),
         scope=staff.scope,
         codes=[chosen["code"]] if chosen["code"] else None,
         stages=_stages(chosen["stage"]),
@@ -97,14 +102,14 @@ async def ledger_page(request: Request) -> Response:
     return render(request, "ledger.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "chosen": chosen, "summary": summary, "weeks_shown": WEEKS_SHOWN,
-        "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS, "age_choices": AGE_CHOICES,
+        "source_choices": SOURCES, "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS, "age_choices": AGE_CHOICES,
         "period_choices": PERIOD_CHOICES, "order_choices": ORDER_CHOICES,
         "query": urlencode(query), "csv_url": "/ledger.csv" + ("?" + urlencode(query) if query else ""),
         "filtered": any(v for k, v in chosen.items() if k != "order"),
     }, now_us=now)
 
 
-CSV_HEADER = ["工单号", "群", "类别代码", "类别", "状态", "问题描述", "地址", "承办单位",
+CSV_HEADER = ["工单号", "群", "来源", "类别代码", "类别", "状态", "问题描述", "地址", "承办单位",
               "处理说明", "受理时间", "更新时间", "办理期限", "是否超期", "办结时间", "办结人",
               "居民评价", "图片"]
 
@@ -123,8 +128,8 @@ async def export_csv(request: Request) -> Response:
         service = services.get(row["service_code"])
         mark = deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now)
         writer.writerow([_cell(value) for value in (
-            row["ticket"], row["group_name"], row["service_code"], service.name if service else "",
-            STAGE_WORDS[row["stage"]], privacy.mask(row["description"]), row["address_string"],
+            row["ticket"], row["group_name"], SOURCES[row["source"]], row["service_code"],
+            service.name if service else "", STAGE_WORDS[row["stage"]], privacy.mask(row["description"]), row["address_string"],
             row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
             local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), deadlines.WORDS[mark],
             local_time(row["closed_us"], tz), actor(row["closed_by"]), row["rating"], row["media_url"],

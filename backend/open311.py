@@ -1,8 +1,9 @@
-"""Open311 GeoReport v2 routes (JSON), plus the staff status-change extension.
+"""Open311 GeoReport v2 routes (JSON), plus the extensions for machine clients.
 
-Spec: https://wiki.open311.org/GeoReport_v2. Field names and types follow it exactly; the only
-additions are `agency_responsible` and `metadata` attributes on services and the POST
-/requests/{id}/status.json extension, which plain Open311 clients never need to call.
+Spec: https://wiki.open311.org/GeoReport_v2. Field names and types follow it exactly; the
+additions are `agency_responsible` and `metadata` attributes on services, the fields `stage`,
+`overdue` and `source` on requests (extra fields are allowed), and the POST extensions on
+/requests/{id}/ (status, notes, category, rating), which plain Open311 clients never need to call.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ DEFAULT_WINDOW_DAYS = 90
 
 # The attributes the bot sends with every request, declared so that any Open311 client can see them.
 ATTRIBUTES = [
-    ("group", True, "WeChat group the complaint came from (ledger groups tickets by it)"),
+    ("group", False, "WeChat group the complaint came from (ledger groups tickets by it); required when "
+                     "source is wechat"),
     ("reporter", False, "the resident's id in the channel"),
     ("message_id", False, "the channel's id of the message the ticket was made from"),
+    ("source", False, "where the complaint came from: wechat (the default), hotline, platform or web"),
 ]
 
 
@@ -53,6 +56,7 @@ def request_json(row: dict, config: BackendConfig) -> dict:
         # Extensions: common/status.py's stage, and backend/deadlines.py's judgement (no, overdue, escalated).
         "stage": row["stage"],
         "overdue": deadlines.mark(row["status"], row["requested_us"], row["expected_us"], clock.now_us()),
+        "source": row["source"],
         "status_notes": privacy.mask(row["status_notes"]) or None,
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],

@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from backend import clock, deadlines, privacy
 from backend.accounts import ROLES
+from backend.records import SOURCES
 from common.status import STAGE_WORDS
 
 ROBOT = "机器人接口"
@@ -47,7 +48,7 @@ def common(request: Request, now_us: int) -> dict:
         return deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now_us)
 
     return {
-        "services": config.services, "stage_words": STAGE_WORDS, "now_us": now_us,
+        "services": config.services, "stage_words": STAGE_WORDS, "source_words": SOURCES, "now_us": now_us,
         "local": local, "age_days": age_days, "actor": actor, "roles": ROLES,
         "mark": mark, "mark_words": deadlines.WORDS, "escalation_us": deadlines.escalation_us,
         "staff": session.staff if session else None,

@@ -17,8 +17,12 @@ from common.status import CLOSED, IN_PROGRESS, RECEIVED, RETURNED
 REQUEST_COLUMNS = (
     "ticket, service_code, description, address_string, lat, long, media_url, group_name, reporter, "
     "message_id, status, status_notes, agency_responsible, requested_us, updated_us, expected_us, "
-    "closed_us, closed_by, rating, stage"
+    "closed_us, closed_by, rating, stage, source"
 )
+
+# Where a ticket came from (attribute[source]); only WeChat tickets must name their group.
+WECHAT = "wechat"
+SOURCES = {WECHAT: "微信群", "hotline": "热线", "platform": "政务平台", "web": "网页"}
 
 # `scope` is the staff member's groups (NULL for admins and api clients), `groups` what they picked;
 # `mark` is one of backend/deadlines.py's marks, judged at `mark_at`.
@@ -27,6 +31,8 @@ FILTER_WHERE = """
    AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
    AND (:stages IS NULL OR stage IN (SELECT value FROM json_each(:stages)))
    AND (:groups IS NULL OR group_name IN (SELECT value FROM json_each(:groups)))
+   AND (:sources IS NULL OR source IN (SELECT value FROM json_each(:sources)))
+   AND (:ungrouped IS NULL OR group_name IS NULL)
    AND (:scope IS NULL OR group_name IN (SELECT value FROM json_each(:scope)))
    AND (:start_us IS NULL OR requested_us >= :start_us)
    AND (:end_us IS NULL OR requested_us <= :end_us)
@@ -74,11 +80,15 @@ class NewRequest:
     reporter: str | None = None
     message_id: str | None = None
     idempotency_key: str | None = None
+    source: str = WECHAT
 
     def fingerprint(self) -> str:
-        """What a replay must repeat: what the client sent, not who sent it or what config added."""
+        """What a replay must repeat: what the client sent, not who sent it or what config added.
+        The default source is left out, so tickets made before sources keep their fingerprints."""
         derived = {"changed_by", "idempotency_key", "agency", "deadline_days"}
         content = {k: v for k, v in asdict(self).items() if k not in derived}
+        if content["source"] == WECHAT:
+            del content["source"]
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -125,6 +135,8 @@ class Filters:
     statuses: list[str] | None = None
     stages: list[str] | None = None
     groups: list[str] | None = None
+    sources: list[str] | None = None
+    ungrouped: bool = False  # only tickets without a group (waiting for an admin to assign one)
     scope: list[str] | None = None
     start_us: int | None = None
     end_us: int | None = None
@@ -140,7 +152,8 @@ class Filters:
 
         return {
             "codes": as_json(self.codes), "statuses": as_json(self.statuses), "stages": as_json(self.stages),
-            "groups": as_json(self.groups), "scope": as_json(self.scope),
+            "groups": as_json(self.groups), "scope": as_json(self.scope), "sources": as_json(self.sources),
+            "ungrouped": 1 if self.ungrouped else None,
             "start_us": self.start_us, "end_us": self.end_us, "overdue_at": self.overdue_at,
             "mark": self.mark, "mark_at": self.mark_at,
             "closed_since_us": self.closed_since_us, "search": self.search,

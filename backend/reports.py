@@ -46,6 +46,9 @@ COUNT_RATINGS = (
     " GROUP BY r.service_code, g.rating"
 )
 GROUP_NAMES = "SELECT DISTINCT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY group_name"
+# Groups a ticket may be assigned to: those with a grid manager, and those that have tickets.
+ASSIGNABLE_GROUPS = ("SELECT group_name FROM staff_groups UNION"
+                     " SELECT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY 1")
 
 
 @dataclass
@@ -131,6 +134,10 @@ def _group_names(conn: sqlite3.Connection, scope: list[str] | None) -> list[str]
     if scope is not None:
         return sorted(scope)
     return [row[0] for row in conn.execute(GROUP_NAMES)]
+
+
+def assignable_groups(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute(ASSIGNABLE_GROUPS)]
 
 
 def _tallies(rows) -> list[Tally]:

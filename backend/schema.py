@@ -161,6 +161,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE status_history ADD COLUMN from_resident INTEGER NOT NULL DEFAULT 0 CHECK (from_resident IN (0, 1));
     CREATE INDEX status_history_for_resident ON status_history (id) WHERE for_resident = 1;
     """,
+    # 7: where a ticket came from (WeChat group, hotline, the government service platform, the web
+    #    form); tickets from elsewhere than WeChat may come without a group, and an admin assigns
+    #    one later (group from -> to in the history). Every older ticket came from WeChat.
+    """
+    ALTER TABLE requests ADD COLUMN source TEXT NOT NULL DEFAULT 'wechat'
+        CHECK (source IN ('wechat', 'hotline', 'platform', 'web'));
+    ALTER TABLE status_history ADD COLUMN group_name TEXT;
+    ALTER TABLE status_history ADD COLUMN from_group TEXT;
+    CREATE INDEX requests_by_source ON requests (source, requested_us);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -133,6 +133,28 @@ class Database:
         return await self._writer.run(self._add_history, ticket, (code, agency), None, changed_by, key,
                                       staff_id, scope)
 
+    async def assign_group(self, ticket: str, group: str, changed_by: str, staff_id: int) -> dict | None:
+        """Give a ticket without a group (from the hotline, the platform, the web) to a group, so that
+        its grid managers see it; None when the ticket does not exist or has a group already."""
+        return await self._writer.run(self._assign_group, ticket, group, changed_by, staff_id)
+
+    def _assign_group(self, conn: sqlite3.Connection, ticket: str, group: str, changed_by: str,
+                      staff_id: int) -> dict | None:
+        with transaction(conn):
+            row = conn.execute("SELECT id, updated_us, status, stage, agency_responsible, group_name"
+                               " FROM requests WHERE ticket = ?", (ticket,)).fetchone()
+            if row is None or row["group_name"] is not None:
+                return None
+            at = max(clock.now_us(), row["updated_us"] + 1)
+            conn.execute("UPDATE requests SET group_name = ?, updated_us = ? WHERE id = ?", (group, at, row["id"]))
+            _history_row(conn, {
+                "request_id": row["id"], "at_us": at, "status": row["status"], "from_status": row["status"],
+                "stage": row["stage"], "from_stage": row["stage"], "agency_responsible": row["agency_responsible"],
+                "from_agency": row["agency_responsible"], "group_name": group, "from_group": None,
+                "changed_by": changed_by, "staff_id": staff_id,
+            })
+            return _select_tickets(conn, [ticket])[0]
+
     async def rate(self, ticket: str, reporter: str, rating: str, key: str | None) -> dict | None:
         return await self._writer.run(self._rate, ticket, reporter, rating, key)
 
@@ -200,11 +222,12 @@ class Database:
             cursor = conn.execute(
                 "INSERT INTO requests (ticket, service_code, description, address_string, lat, long,"
                 " media_url, group_name, reporter, message_id, status, stage, agency_responsible,"
-                " requested_us, updated_us, expected_us, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " requested_us, updated_us, expected_us, idempotency_key, fingerprint, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket, new.service_code, new.description, new.address_string, new.lat, new.long,
                  new.media_url, new.group_name, new.reporter, new.message_id, open311_status(RECEIVED), RECEIVED,
-                 new.agency, now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint),
+                 new.agency, now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint,
+                 new.source),
             )
             conn.execute(
                 "INSERT INTO status_history (request_id, at_us, status, stage, status_notes,"
@@ -266,7 +289,7 @@ class Database:
 HISTORY_COLUMNS = frozenset({
     "request_id", "at_us", "status", "from_status", "stage", "from_stage", "status_notes", "agency_responsible",
     "from_agency", "service_code", "from_service_code", "changed_by", "idempotency_key", "staff_id", "rating",
-    "for_resident", "from_resident",
+    "for_resident", "from_resident", "group_name", "from_group",
 })
 
 
@@ -338,7 +361,7 @@ def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
     rows = conn.execute(
         "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
         " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage, h.service_code, h.from_service_code,"
-        " h.for_resident, h.from_resident"
+        " h.for_resident, h.from_resident, h.group_name, h.from_group"
         " FROM status_history h JOIN requests r ON r.id = h.request_id"
         " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
         (ticket,),

@@ -17,6 +17,7 @@ from backend import privacy
 from backend.login import staff_form, staff_page
 from backend.pages import actor, render
 from backend.records import StatusChange
+from backend.reports import assignable_groups
 from backend.sessions import Session
 from backend.validation import MAX_AGENCY, MAX_NOTES
 from common.status import CLOSED, IN_PROGRESS, RETURNED, STAGE_WORDS, open311_status
@@ -30,6 +31,9 @@ FORM_ERRORS = {
     "agency": "承办单位不能超过{limit}字。",
     "nothing": "没有需要保存的变更：请修改状态或承办单位，或填写处理说明。",
     "for_resident": "勾选「给居民」时，请在处理说明中写下要转告居民的话。",
+    "admin_only": "只有管理员可以分派群。",
+    "has_group": "该工单已属于「{group}」；只有未分派群的工单可以分派。",
+    "group": "请从列表中选择要分派的群。",
     "category": "请从列表中选择类别。",
     "same_category": "类别没有变化：请选择另一个类别。",
 }
@@ -40,7 +44,8 @@ async def ticket_page(request: Request) -> Response:
     return await _render(request, request.path_params["ticket"])
 
 
-async def _render(request: Request, ticket: str, error: str | None = None, form: dict | None = None) -> Response:
+async def _render(request: Request, ticket: str, error: str | None = None, form: dict | None = None,
+                  status_code: int = 400) -> Response:
     state = request.app.state
     session: Session = request.state.session
     rows = await state.db.get_many([ticket], scope=session.staff.scope)
@@ -48,12 +53,14 @@ async def _render(request: Request, ticket: str, error: str | None = None, form:
         return render(request, "missing.html", {"ticket": ticket}, status_code=404)
     history = await state.db.history(ticket)
     row = rows[0]
+    assignable = row["group_name"] is None and session.staff.is_admin
     return render(request, "ticket.html", {
         "row": row, "reporter": privacy.reporter_label(row["reporter"]), "form_stages": FORM_STAGES,
+        "groups": await state.db.read(assignable_groups) if assignable else None,
         "history": [_describe(entry, state.config.services) for entry in reversed(history)],
         "error": error, "form": form or {},
         "saved": request.query_params.get("saved") == "1",
-    }, status_code=400 if error else 200)
+    }, status_code=status_code if error else 200)
 
 
 @staff_form
@@ -95,6 +102,29 @@ async def change_category_form(request: Request, form: dict) -> Response:
     return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
 
 
+@staff_form
+async def assign_group_form(request: Request, form: dict) -> Response:
+    """An admin gives a ticket that came without a group (hotline, platform, web) to a group, whose
+    grid managers then see it; the history says 分派到 <group>."""
+    ticket = request.path_params["ticket"]
+    state = request.app.state
+    staff = request.state.session.staff
+    rows = await state.db.get_many([ticket], scope=staff.scope)
+    if not rows:
+        return await _render(request, ticket)  # renders the 404 page
+    if not staff.is_admin:
+        return await _render(request, ticket, error=FORM_ERRORS["admin_only"], status_code=403)
+    if rows[0]["group_name"] is not None:
+        return await _render(request, ticket, error=FORM_ERRORS["has_group"].format(group=rows[0]["group_name"]))
+    group = form.get("group_name", "").strip()
+    if group not in await state.db.read(assignable_groups):
+        return await _render(request, ticket, error=FORM_ERRORS["group"], form=form)
+    row = await state.db.assign_group(ticket, group, staff.label, staff.id)
+    if row is None:  # another admin was quicker
+        return await _render(request, ticket, error=FORM_ERRORS["has_group"].format(group="其他群"))
+    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+
+
 def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusChange | None, str | None]:
     """A status change from the ledger form, or the reason (in Chinese) it cannot be made."""
     stage = form.get("stage", "")
@@ -129,6 +159,8 @@ def _describe(entry: dict, services: dict) -> dict:
     else:
         if entry["from_stage"] != entry["stage"]:
             changes.append(f"状态：{STAGE_WORDS[entry['from_stage']]} → {STAGE_WORDS[entry['stage']]}")
+        if entry["group_name"] and entry["group_name"] != entry["from_group"]:
+            changes.append(f"分派到 {entry['group_name']}")
         if entry["from_service_code"] and entry["service_code"] != entry["from_service_code"]:
             changes.append(f"类别：{category(entry['from_service_code'])} → {category(entry['service_code'])}")
         if entry["from_agency"] != entry["agency_responsible"]:
@@ -151,4 +183,5 @@ routes = [
     Route("/tickets/{ticket}", ticket_page, methods=["GET"]),
     Route("/tickets/{ticket}/status", change_status_form, methods=["POST"]),
     Route("/tickets/{ticket}/category", change_category_form, methods=["POST"]),
+    Route("/tickets/{ticket}/group", assign_group_form, methods=["POST"]),
 ]

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from backend.config import BackendConfig
-from backend.records import RATINGS, NewRequest, StatusChange
+from backend.records import RATINGS, SOURCES, WECHAT, NewRequest, StatusChange
 from common.status import RETURNED, STAGES, open311_status
 
 MAX_BODY_BYTES = 64 * 1024
@@ -148,6 +148,14 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
     media_url = text(fields, "media_url", MAX_MEDIA_URL)
     if media_url is not None and not media_url.lower().startswith(("http://", "https://")):
         raise ApiError(400, "media_url must be an http:// or https:// URL")
+    source = text(fields, "attribute[source]", MAX_ATTRIBUTE) or WECHAT
+    if source not in SOURCES:
+        raise ApiError(400, f"attribute[source] must be one of {', '.join(SOURCES)}, not {source!r}")
+    group = text(fields, "attribute[group]", MAX_ATTRIBUTE)
+    if group is None and source == WECHAT:
+        raise ApiError(400, "attribute[group] is required for a complaint from a WeChat group (attribute[source] "
+                            "wechat, the default); a complaint from the hotline, the platform or the web may "
+                            "leave it out")
     return NewRequest(
         service_code=code,
         description=text(fields, "description", MAX_DESCRIPTION, required=True),
@@ -158,10 +166,11 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
         lat=lat,
         long=long,
         media_url=media_url,
-        group_name=text(fields, "attribute[group]", MAX_ATTRIBUTE, required=True),
+        group_name=group,
         reporter=text(fields, "attribute[reporter]", MAX_ATTRIBUTE),
         message_id=text(fields, "attribute[message_id]", MAX_ATTRIBUTE),
         idempotency_key=key,
+        source=source,
     )
 
 

@@ -213,7 +213,7 @@ def test_csv_export_has_chinese_headers_and_the_filtered_tickets(http):
     response = http.get("/ledger.csv", params={"group": group})
     assert "attachment" in response.headers["content-disposition"]
     header, *rows = read_csv(response)
-    assert header[:5] == ["工单号", "群", "类别代码", "类别", "状态"]
+    assert header[:6] == ["工单号", "群", "来源", "类别代码", "类别", "状态"]
     by_ticket = {row[0]: dict(zip(header, row)) for row in rows}
     assert set(by_ticket) == {parking, noise}
     assert by_ticket[noise]["状态"] == "已办结" and by_ticket[noise]["处理说明"] == "已告知业主"

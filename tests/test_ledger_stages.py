@@ -153,9 +153,10 @@ def test_a_version_3_database_gets_stages_from_what_happened_to_each_ticket(tmp_
                      " 'open', '自来水公司')")
         conn.execute("PRAGMA user_version = 3")
     with BackendProcess(db_path, api_keys=[API_KEY]) as backend, httpx.Client(base_url=backend.base_url) as http:
-        stages = {r["service_request_id"]: r["stage"] for r in http.get(
-            "/requests.json", params={"service_request_id": ",".join(f"GX20260101-000{n}" for n in range(1, 5))}
-        ).json()}
+        found = http.get("/requests.json", params={
+            "service_request_id": ",".join(f"GX20260101-000{n}" for n in range(1, 5))}).json()
+        assert {r["source"] for r in found} == {"wechat"}  # schema 7: every older ticket came from WeChat
+        stages = {r["service_request_id"]: r["stage"] for r in found}
         assert stages == {"GX20260101-0001": "closed", "GX20260101-0002": "in_progress",
                           "GX20260101-0003": "in_progress", "GX20260101-0004": "received"}
         assert log_in(http, add_staff(backend, "admin").username).status_code == 303
