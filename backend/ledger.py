@@ -102,8 +102,8 @@ async def ledger_page(request: Request) -> Response:
     return render(request, "ledger.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "chosen": chosen, "summary": summary, "weeks_shown": WEEKS_SHOWN,
-        "source_choices": SOURCES, "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS, "age_choices": AGE_CHOICES,
-        "period_choices": PERIOD_CHOICES, "order_choices": ORDER_CHOICES,
+        "source_choices": SOURCES, "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS,
+        "age_choices": AGE_CHOICES, "period_choices": PERIOD_CHOICES, "order_choices": ORDER_CHOICES,
         "query": urlencode(query), "csv_url": "/ledger.csv" + ("?" + urlencode(query) if query else ""),
         "filtered": any(v for k, v in chosen.items() if k != "order"),
     }, now_us=now)
@@ -129,8 +129,8 @@ async def export_csv(request: Request) -> Response:
         mark = deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now)
         writer.writerow([_cell(value) for value in (
             row["ticket"], row["group_name"], SOURCES[row["source"]], row["service_code"],
-            service.name if service else "", STAGE_WORDS[row["stage"]], privacy.mask(row["description"]), row["address_string"],
-            row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
+            service.name if service else "", STAGE_WORDS[row["stage"]], privacy.mask(row["description"]),
+            row["address_string"], row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
             local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), deadlines.WORDS[mark],
             local_time(row["closed_us"], tz), actor(row["closed_by"]), row["rating"], row["media_url"],
         )])

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from backend import clock
+from backend import clock, history
 from backend.records import (  # noqa: F401  (re-exported: the names callers know storage by)
     FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
-    acted_on, next_stage,
+    acted_on,
 )
 from backend.schema import migrate
 from common.files import private_database
@@ -147,7 +147,7 @@ class Database:
                 return None
             at = max(clock.now_us(), row["updated_us"] + 1)
             conn.execute("UPDATE requests SET group_name = ?, updated_us = ? WHERE id = ?", (group, at, row["id"]))
-            _history_row(conn, {
+            history.write(conn, {
                 "request_id": row["id"], "at_us": at, "status": row["status"], "from_status": row["status"],
                 "stage": row["stage"], "from_stage": row["stage"], "agency_responsible": row["agency_responsible"],
                 "from_agency": row["agency_responsible"], "group_name": group, "from_group": None,
@@ -189,7 +189,7 @@ class Database:
         return await self._reader.run(_count_filtered, filters)
 
     async def history(self, ticket: str) -> list[dict]:
-        return await self._reader.run(_select_history, ticket)
+        return await self._reader.run(history.select, ticket)
 
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a query function fn(connection, *args) on the reader thread (ledger reports)."""
@@ -229,11 +229,8 @@ class Database:
                  new.agency, now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint,
                  new.source),
             )
-            conn.execute(
-                "INSERT INTO status_history (request_id, at_us, status, stage, status_notes,"
-                " agency_responsible, changed_by) VALUES (?, ?, ?, ?, NULL, ?, ?)",
-                (cursor.lastrowid, now, open311_status(RECEIVED), RECEIVED, new.agency, new.changed_by),
-            )
+            history.write(conn, {"request_id": cursor.lastrowid, "at_us": now, "status": open311_status(RECEIVED),
+                                 "stage": RECEIVED, "agency_responsible": new.agency, "changed_by": new.changed_by})
         return Created(ticket, replayed=False)
 
     def _change_status(self, conn: sqlite3.Connection, ticket: str, change: StatusChange,
@@ -249,7 +246,7 @@ class Database:
                 return _select_tickets(conn, [ticket])[0]
             # Strictly later than the last change even if the clock stood still or stepped back.
             at = max(clock.now_us(), row["updated_us"] + 1)
-            _record_change(conn, row, change, at)
+            history.record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
 
     def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str] | None,
@@ -282,51 +279,8 @@ class Database:
                 entry.update(service_code=code, agency_responsible=agency, stage=acted_on(row["stage"]))
                 conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, stage = ?, updated_us = ?"
                              " WHERE id = ?", (code, agency, entry["stage"], at, row["id"]))
-            _history_row(conn, entry)
+            history.write(conn, entry)
             return _select_tickets(conn, [ticket])[0]
-
-
-HISTORY_COLUMNS = frozenset({
-    "request_id", "at_us", "status", "from_status", "stage", "from_stage", "status_notes", "agency_responsible",
-    "from_agency", "service_code", "from_service_code", "changed_by", "idempotency_key", "staff_id", "rating",
-    "for_resident", "from_resident", "group_name", "from_group",
-})
-
-
-def _history_row(conn: sqlite3.Connection, entry: dict) -> None:
-    """One row of the audit trail; the column names come from this module, never from a client."""
-    assert HISTORY_COLUMNS.issuperset(entry), set(entry) - HISTORY_COLUMNS
-    conn.execute(f"INSERT INTO status_history ({', '.join(entry)}) VALUES ({', '.join('?' * len(entry))})",
-                 tuple(entry.values()))
-
-
-def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
-    stage = next_stage(row["stage"], change)
-    status = open311_status(stage)
-    closing = status == "closed" and row["status"] != "closed"
-    reopening = status == "open" and row["status"] == "closed"
-    conn.execute(
-        "UPDATE requests SET status = :status, stage = :stage,"
-        " status_notes = CASE WHEN :for_resident THEN status_notes ELSE :notes END,"
-        " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
-        " rating = COALESCE(:rating, rating),"
-        " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
-        " closed_by = CASE WHEN :closing THEN :by WHEN :reopening THEN NULL ELSE closed_by END"
-        " WHERE id = :id",
-        {"status": status, "stage": stage, "notes": change.status_notes, "agency": change.agency, "at": at,
-         "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"],
-         "rating": change.rating, "for_resident": change.for_resident},
-    )
-    _history_row(conn, {
-        "request_id": row["id"], "at_us": at, "status": status, "from_status": row["status"], "stage": stage,
-        "from_stage": row["stage"], "status_notes": change.status_notes,
-        "agency_responsible": change.agency or row["agency_responsible"], "from_agency": row["agency_responsible"],
-        "changed_by": change.changed_by, "idempotency_key": change.idempotency_key, "staff_id": change.staff_id,
-        "rating": change.rating, "for_resident": int(change.for_resident),
-    })
-    if change.rating is not None:  # a rating sent with a status change (older clients): one of its own
-        conn.execute("INSERT INTO ratings (request_id, reporter, rating, at_us)"
-                     " SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE id = last_insert_rowid()")
 
 
 def _replayed_change(conn: sqlite3.Connection, request_id: int, change: StatusChange) -> bool:
@@ -355,15 +309,3 @@ def _select_filtered(conn: sqlite3.Connection, filters: Filters, limit: int, off
 
 def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
     return conn.execute(COUNT_FILTERED, filters.params()).fetchone()[0]
-
-
-def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
-    rows = conn.execute(
-        "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
-        " h.from_agency, h.rating, h.staff_id, h.stage, h.from_stage, h.service_code, h.from_service_code,"
-        " h.for_resident, h.from_resident, h.group_name, h.from_group"
-        " FROM status_history h JOIN requests r ON r.id = h.request_id"
-        " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
-        (ticket,),
-    )
-    return [dict(row) for row in rows]

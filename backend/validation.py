@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from backend.config import BackendConfig
 from backend.records import RATINGS, SOURCES, WECHAT, NewRequest, StatusChange
-from common.status import RETURNED, STAGES, open311_status
+from common.status import RECEIVED, RETURNED, STAGES, open311_status
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4000
@@ -185,6 +185,9 @@ def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -
     stage = text(fields, "stage", 16)
     if stage is not None and stage not in STAGES:
         raise ApiError(400, f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    if stage == RECEIVED:
+        raise ApiError(400, "stage 'received' is where a ticket starts; a change can move it to "
+                            "in_progress, closed or returned")
     status = text(fields, "status", 16, required=stage is None)
     if status is not None and status not in STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")

@@ -81,6 +81,7 @@ def test_the_machine_status_extension_takes_an_optional_stage(http):
         ({"stage": "done"}, "stage must be one of received, in_progress, closed, returned"),
         ({"stage": "returned", "status": "open", "status_notes": "重复"}, "stage 'returned' has the Open311 status"),
         ({"stage": "returned"}, "stage 'returned' needs status_notes"),
+        ({"stage": "received", "status": "open"}, "stage 'received' is where a ticket starts"),
         ({}, "status is required"),
     ]:
         refused = http.post(path, data={"api_key": API_KEY, **data})
