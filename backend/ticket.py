@@ -1,5 +1,6 @@
 """One ticket's page for staff: its facts in full, its audit trail, and the forms that change it
-(stage, agency and notes; category).
+(stage, agency and notes, for the resident or not; category; for admins, the group of a ticket
+that came without one).
 
 A ticket outside the staff member's groups answers 404, exactly like one that does not exist.
 Every change from a form is recorded with who made it, when, and what it changed from and to.
