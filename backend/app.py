@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from backend import ledger, login, open311, ticket
+from backend import ledger, login, open311, resident_notes, ticket
 from backend.config import BackendConfig
 from backend.sessions import CookieSigner, LoginThrottle, load_secret
 from backend.storage import Database
@@ -38,7 +38,7 @@ def create_app(config: BackendConfig, db_path: Path | str, api_keys: frozenset[s
             await app.state.db.close()
 
     app = Starlette(
-        routes=[*open311.routes, *ledger.routes, *ticket.routes, *login.routes],
+        routes=[*open311.routes, *resident_notes.routes, *ledger.routes, *ticket.routes, *login.routes],
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},

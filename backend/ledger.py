@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend import clock, privacy
+from backend import clock, deadlines, privacy
 from backend.login import staff_page
-from backend.pages import STATUS_NAMES, actor, local_time, render
-from backend.records import Filters
+from backend.pages import actor, local_time, render
+from backend.records import SOURCES, Filters
 from backend.reports import WEEKS_SHOWN, summarize, week_start_us
+from common.status import OPEN_STAGES, STAGE_WORDS
 
 PAGE_SIZE = 100
 CSV_MAX_ROWS = 100_000
@@ -28,6 +29,8 @@ MAX_SEARCH = 100
 AGE_CHOICES = {"3": "超过3天", "7": "超过7天", "30": "超过30天", "overdue": "已超期"}
 PERIOD_CHOICES = {"new_week": "本周受理", "closed_week": "本周办结"}
 ORDER_CHOICES = {"urgent": "超期优先", "newest": "最新受理", "oldest": "最早受理"}
+# 未办结 is both open stages at once (已受理 and 处理中), as the weekly meeting counts them.
+STAGE_CHOICES = {"open": "未办结", **STAGE_WORDS}
 
 
 def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
@@ -42,8 +45,12 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
 
     chosen = {
         "group": query.get("group", "").strip()[:200],
+        "source": choice("source", SOURCES),
+        # Tickets without a group are only in an admin's scope: nobody else could find any.
+        "ungrouped": "1" if query.get("ungrouped") == "1" and staff.is_admin else "",
         "code": choice("code", state.config.services),
-        "status": choice("status", STATUS_NAMES),
+        "stage": choice("stage", STAGE_CHOICES),
+        "overdue": choice("overdue", deadlines.WORDS),
         "age": choice("age", AGE_CHOICES),
         "period": choice("period", PERIOD_CHOICES),
         "order": choice("order", ORDER_CHOICES),
@@ -53,16 +60,26 @@ def _filters(request: Request, now: int) -> tuple[Filters, dict[str, str]]:
     week_us = week_start_us(now, clock.utc_offset_us(state.config.timezone))
     filters = Filters(
         groups=[chosen["group"]] if chosen["group"] else None,
+        sources=[chosen["source"]] if chosen["source"] else None,
+        ungrouped=bool(chosen["ungrouped"]),
         scope=staff.scope,
         codes=[chosen["code"]] if chosen["code"] else None,
-        statuses=[chosen["status"]] if chosen["status"] else None,
+        stages=_stages(chosen["stage"]),
         start_us=week_us if period == "new_week" else None,
         end_us=clock.add_days(now, -int(age)) if age.isdigit() else None,
         overdue_at=now if age == "overdue" else None,
+        mark=chosen["overdue"] or None,
+        mark_at=now,
         closed_since_us=week_us if period == "closed_week" else None,
         search=chosen["q"] or None,
     )
     return filters, chosen
+
+
+def _stages(chosen: str) -> list[str] | None:
+    if not chosen:
+        return None
+    return list(OPEN_STAGES) if chosen == "open" else [chosen]
 
 
 def _page(request: Request) -> int:
@@ -85,13 +102,14 @@ async def ledger_page(request: Request) -> Response:
     return render(request, "ledger.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "chosen": chosen, "summary": summary, "weeks_shown": WEEKS_SHOWN,
+        "source_choices": SOURCES, "stage_choices": STAGE_CHOICES, "overdue_choices": deadlines.WORDS,
         "age_choices": AGE_CHOICES, "period_choices": PERIOD_CHOICES, "order_choices": ORDER_CHOICES,
         "query": urlencode(query), "csv_url": "/ledger.csv" + ("?" + urlencode(query) if query else ""),
         "filtered": any(v for k, v in chosen.items() if k != "order"),
-    })
+    }, now_us=now)
 
 
-CSV_HEADER = ["工单号", "群", "类别代码", "类别", "状态", "问题描述", "地址", "承办单位",
+CSV_HEADER = ["工单号", "群", "来源", "类别代码", "类别", "状态", "问题描述", "地址", "承办单位",
               "处理说明", "受理时间", "更新时间", "办理期限", "是否超期", "办结时间", "办结人",
               "居民评价", "图片"]
 
@@ -108,12 +126,12 @@ async def export_csv(request: Request) -> Response:
     writer.writerow(CSV_HEADER)
     for row in rows:
         service = services.get(row["service_code"])
-        overdue = row["status"] == "open" and row["expected_us"] is not None and row["expected_us"] < now
+        mark = deadlines.mark(row["status"], row["requested_us"], row["expected_us"], now)
         writer.writerow([_cell(value) for value in (
-            row["ticket"], row["group_name"], row["service_code"], service.name if service else "",
-            STATUS_NAMES[row["status"]], privacy.mask(row["description"]), row["address_string"],
-            row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
-            local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), "是" if overdue else "",
+            row["ticket"], row["group_name"], SOURCES[row["source"]], row["service_code"],
+            service.name if service else "", STAGE_WORDS[row["stage"]], privacy.mask(row["description"]),
+            row["address_string"], row["agency_responsible"], row["status_notes"], local_time(row["requested_us"], tz),
+            local_time(row["updated_us"], tz), local_time(row["expected_us"], tz), deadlines.WORDS[mark],
             local_time(row["closed_us"], tz), actor(row["closed_by"]), row["rating"], row["media_url"],
         )])
     name = f"ledger-{date.today():%Y%m%d}.csv"

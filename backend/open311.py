@@ -1,8 +1,9 @@
-"""Open311 GeoReport v2 routes (JSON), plus the staff status-change extension.
+"""Open311 GeoReport v2 routes (JSON), plus the extensions for machine clients.
 
-Spec: https://wiki.open311.org/GeoReport_v2. Field names and types follow it exactly; the only
-additions are `agency_responsible` and `metadata` attributes on services and the POST
-/requests/{id}/status.json extension, which plain Open311 clients never need to call.
+Spec: https://wiki.open311.org/GeoReport_v2. Field names and types follow it exactly; the
+additions are `agency_responsible` and `metadata` attributes on services, the fields `stage`,
+`overdue` and `source` on requests (extra fields are allowed), and the POST extensions on
+/requests/{id}/ (status, notes, category, rating), which plain Open311 clients never need to call.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backend import clock, privacy
+from backend import clock, deadlines, privacy
 from backend.config import BackendConfig, Service
 from backend.records import RATINGS, Filters, IdempotencyConflict
 from backend.validation import (
@@ -24,9 +25,11 @@ DEFAULT_WINDOW_DAYS = 90
 
 # The attributes the bot sends with every request, declared so that any Open311 client can see them.
 ATTRIBUTES = [
-    ("group", True, "WeChat group the complaint came from (ledger groups tickets by it)"),
+    ("group", False, "WeChat group the complaint came from (ledger groups tickets by it); required when "
+                     "source is wechat"),
     ("reporter", False, "the resident's id in the channel"),
     ("message_id", False, "the channel's id of the message the ticket was made from"),
+    ("source", False, "where the complaint came from: wechat (the default), hotline, platform or web"),
 ]
 
 
@@ -50,6 +53,10 @@ def request_json(row: dict, config: BackendConfig) -> dict:
     return {
         "service_request_id": row["ticket"],
         "status": row["status"],
+        # Extensions: common/status.py's stage, and backend/deadlines.py's judgement (no, overdue, escalated).
+        "stage": row["stage"],
+        "overdue": deadlines.mark(row["status"], row["requested_us"], row["expected_us"], clock.now_us()),
+        "source": row["source"],
         "status_notes": privacy.mask(row["status_notes"]) or None,
         "service_name": service.name if service else row["service_code"],
         "service_code": row["service_code"],
@@ -189,21 +196,26 @@ async def change_status(request: Request) -> JSONResponse:
 
 async def add_note(request: Request) -> JSONResponse:
     """Extension: a resident's addition (relayed by the bot) goes into the ticket's history; the
-    status and the staff's notes stay as they are."""
+    status and the staff's notes stay as they are. `from=resident` says it answers a note staff
+    wrote for the resident (the history shows it as 居民回复)."""
     async def apply(state, fields, changed_by, key, ticket):
-        return await state.db.add_note(ticket, text(fields, "note", MAX_NOTES, required=True), changed_by, key)
+        note = text(fields, "note", MAX_NOTES, required=True)
+        source = text(fields, "from", 16)
+        if source not in (None, "resident"):
+            raise ApiError(400, f"from must be 'resident' or left out, not {source!r}")
+        return await state.db.add_note(ticket, note, changed_by, key, from_resident=source == "resident")
     return await _ticket_write(request, apply)
 
 
 async def change_category(request: Request) -> JSONResponse:
     """Extension: move a ticket to another category (a grid manager's 改类); the agency follows the
-    new category and the change is kept in the history."""
+    new category, the change is kept in the history and a received ticket is in progress after it."""
     async def apply(state, fields, changed_by, key, ticket):
         code = text(fields, "service_code", 64, required=True)
         service = state.config.services.get(code)
         if service is None:
             raise ApiError(400, f"unknown service_code {code!r}")
-        return await state.db.change_category(ticket, code, service.agency, service.name, changed_by, key)
+        return await state.db.change_category(ticket, code, service.agency, changed_by, key)
     return await _ticket_write(request, apply)
 
 

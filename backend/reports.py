@@ -12,21 +12,24 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from backend import clock
+from backend.deadlines import mark_sql
 from backend.records import FILTER_WHERE, RATINGS, Filters
 
 WEEKS_SHOWN = 12
 
+_LATE = "(" + mark_sql(":now_us") + " <> 'no')"  # 超期 or 督办
 _TALLY = (
     "count(*) FILTER (WHERE status = 'open') AS open, count(*) FILTER (WHERE status = 'closed') AS closed,"
-    " count(*) FILTER (WHERE status = 'open' AND expected_us < :now_us) AS overdue"
+    " count(*) FILTER (WHERE " + _LATE + ") AS overdue"
 )
 COUNT_BY_CODE = "SELECT service_code AS key, " + _TALLY + " FROM requests" + FILTER_WHERE + " GROUP BY service_code"
 COUNT_BY_GROUP = "SELECT group_name AS key, " + _TALLY + " FROM requests" + FILTER_WHERE + " GROUP BY group_name"
 OVERVIEW = (
     "SELECT count(*) FILTER (WHERE status = 'open') AS open,"
-    " count(*) FILTER (WHERE status = 'open' AND expected_us < :now_us) AS overdue,"
+    " count(*) FILTER (WHERE " + _LATE + ") AS overdue,"
+    " count(*) FILTER (WHERE " + mark_sql(":now_us") + " = 'escalated') AS escalated,"
     " count(*) FILTER (WHERE requested_us >= :week_us) AS new_this_week,"
-    " count(*) FILTER (WHERE status = 'closed' AND closed_us >= :week_us) AS closed_this_week"
+    " count(*) FILTER (WHERE stage = 'closed' AND closed_us >= :week_us) AS closed_this_week"
     " FROM requests" + FILTER_WHERE
 )
 # Days since the epoch in local time, per category; weeks are summed in Python from at most
@@ -43,6 +46,9 @@ COUNT_RATINGS = (
     " GROUP BY r.service_code, g.rating"
 )
 GROUP_NAMES = "SELECT DISTINCT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY group_name"
+# Groups a ticket may be assigned to: those with a grid manager, and those that have tickets.
+ASSIGNABLE_GROUPS = ("SELECT group_name FROM staff_groups UNION"
+                     " SELECT group_name FROM requests WHERE group_name IS NOT NULL ORDER BY 1")
 
 
 @dataclass
@@ -77,7 +83,8 @@ class Satisfaction:
 @dataclass
 class Overview:
     open: int = 0
-    overdue: int = 0
+    overdue: int = 0  # 超期 and 督办 together: every open ticket past its deadline
+    escalated: int = 0
     new_this_week: int = 0
     closed_this_week: int = 0
 
@@ -127,6 +134,10 @@ def _group_names(conn: sqlite3.Connection, scope: list[str] | None) -> list[str]
     if scope is not None:
         return sorted(scope)
     return [row[0] for row in conn.execute(GROUP_NAMES)]
+
+
+def assignable_groups(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute(ASSIGNABLE_GROUPS)]
 
 
 def _tallies(rows) -> list[Tally]:

@@ -125,6 +125,52 @@ MIGRATIONS: list[str] = [
     INSERT INTO ratings (request_id, reporter, rating, at_us)
         SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE rating IS NOT NULL;
     """,
+    # 4: the stage of a ticket (common/status.py): received, in_progress, closed, returned. The
+    #    Open311 status stays beside it (open for the first two). Older tickets: closed ones are
+    #    closed; open ones are in progress when staff have written notes or acted on them, else
+    #    received. History rows get their stage from -> to; before this version only open/closed
+    #    was kept, and an open row after the first reads as in progress (as the ledger showed it).
+    """
+    ALTER TABLE requests ADD COLUMN stage TEXT NOT NULL DEFAULT 'received'
+        CHECK (stage IN ('received', 'in_progress', 'closed', 'returned'));
+    UPDATE requests SET stage = CASE
+        WHEN status = 'closed' THEN 'closed'
+        WHEN status_notes IS NOT NULL OR EXISTS (
+            SELECT 1 FROM status_history h WHERE h.request_id = requests.id AND h.from_status IS NOT NULL
+               AND (h.staff_id IS NOT NULL OR h.status <> h.from_status
+                    OR h.agency_responsible IS NOT h.from_agency)) THEN 'in_progress'
+        ELSE 'received' END;
+    ALTER TABLE status_history ADD COLUMN stage TEXT;
+    ALTER TABLE status_history ADD COLUMN from_stage TEXT;
+    UPDATE status_history SET
+        stage = CASE WHEN status = 'closed' THEN 'closed' WHEN from_status IS NULL THEN 'received'
+                     ELSE 'in_progress' END,
+        from_stage = CASE from_status WHEN 'closed' THEN 'closed' WHEN 'open' THEN 'in_progress' END;
+    CREATE INDEX requests_by_stage ON requests (stage, requested_us);
+    """,
+    # 5: a category change in the history names the category it came from and went to (before, a
+    #    note 类别改为：… said only where it went; those notes stay as they are).
+    """
+    ALTER TABLE status_history ADD COLUMN service_code TEXT;
+    ALTER TABLE status_history ADD COLUMN from_service_code TEXT;
+    """,
+    # 6: notes between staff and the resident, relayed by the bot: a staff note for the resident
+    #    (给居民, fetched by the bot from /resident-notes.json) and the resident's reply (居民回复).
+    """
+    ALTER TABLE status_history ADD COLUMN for_resident INTEGER NOT NULL DEFAULT 0 CHECK (for_resident IN (0, 1));
+    ALTER TABLE status_history ADD COLUMN from_resident INTEGER NOT NULL DEFAULT 0 CHECK (from_resident IN (0, 1));
+    CREATE INDEX status_history_for_resident ON status_history (id) WHERE for_resident = 1;
+    """,
+    # 7: where a ticket came from (WeChat group, hotline, the government service platform, the web
+    #    form); tickets from elsewhere than WeChat may come without a group, and an admin assigns
+    #    one later (group from -> to in the history). Every older ticket came from WeChat.
+    """
+    ALTER TABLE requests ADD COLUMN source TEXT NOT NULL DEFAULT 'wechat'
+        CHECK (source IN ('wechat', 'hotline', 'platform', 'web'));
+    ALTER TABLE status_history ADD COLUMN group_name TEXT;
+    ALTER TABLE status_history ADD COLUMN from_group TEXT;
+    CREATE INDEX requests_by_source ON requests (source, requested_us);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

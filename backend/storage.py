@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
-from backend import clock
+from backend import clock, history
 from backend.records import (  # noqa: F401  (re-exported: the names callers know storage by)
     FILTER_WHERE, ORDERS, REQUEST_COLUMNS, Created, Filters, IdempotencyConflict, NewRequest, StatusChange,
+    acted_on,
 )
 from backend.schema import migrate
 from common.files import private_database
+from common.status import RECEIVED, open311_status
 
 SELECT_TICKETS = (
     "SELECT " + REQUEST_COLUMNS + " FROM requests"
@@ -117,14 +119,41 @@ class Database:
         """The ticket after the change; None when it does not exist or lies outside `scope` (groups)."""
         return await self._writer.run(self._change_status, ticket, change, scope)
 
-    async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None) -> dict | None:
-        return await self._writer.run(self._add_history, ticket, None, note, changed_by, key)
+    async def add_note(self, ticket: str, note: str, changed_by: str, key: str | None,
+                       from_resident: bool = False) -> dict | None:
+        """A note in the history (a resident's addition or reply, relayed by the bot); nothing else changes."""
+        return await self._writer.run(self._add_history, ticket, None, note, changed_by, key, None, None,
+                                      from_resident)
 
-    async def change_category(self, ticket: str, code: str, agency: str, name: str, changed_by: str,
+    async def change_category(self, ticket: str, code: str, agency: str, changed_by: str,
                               key: str | None, staff_id: int | None = None,
                               scope: list[str] | None = None) -> dict | None:
-        return await self._writer.run(self._add_history, ticket, (code, agency, name), None, changed_by, key,
+        """Another category, and the agency that goes with it: a staff action (from the ledger or a
+        grid manager's 改类 through the bot), so a received ticket is in progress afterwards."""
+        return await self._writer.run(self._add_history, ticket, (code, agency), None, changed_by, key,
                                       staff_id, scope)
+
+    async def assign_group(self, ticket: str, group: str, changed_by: str, staff_id: int) -> dict | None:
+        """Give a ticket without a group (from the hotline, the platform, the web) to a group, so that
+        its grid managers see it; None when the ticket does not exist or has a group already."""
+        return await self._writer.run(self._assign_group, ticket, group, changed_by, staff_id)
+
+    def _assign_group(self, conn: sqlite3.Connection, ticket: str, group: str, changed_by: str,
+                      staff_id: int) -> dict | None:
+        with transaction(conn):
+            row = conn.execute("SELECT id, updated_us, status, stage, agency_responsible, group_name"
+                               " FROM requests WHERE ticket = ?", (ticket,)).fetchone()
+            if row is None or row["group_name"] is not None:
+                return None
+            at = max(clock.now_us(), row["updated_us"] + 1)
+            conn.execute("UPDATE requests SET group_name = ?, updated_us = ? WHERE id = ?", (group, at, row["id"]))
+            history.write(conn, {
+                "request_id": row["id"], "at_us": at, "status": row["status"], "from_status": row["status"],
+                "stage": row["stage"], "from_stage": row["stage"], "agency_responsible": row["agency_responsible"],
+                "from_agency": row["agency_responsible"], "group_name": group, "from_group": None,
+                "changed_by": changed_by, "staff_id": staff_id,
+            })
+            return _select_tickets(conn, [ticket])[0]
 
     async def rate(self, ticket: str, reporter: str, rating: str, key: str | None) -> dict | None:
         return await self._writer.run(self._rate, ticket, reporter, rating, key)
@@ -160,7 +189,7 @@ class Database:
         return await self._reader.run(_count_filtered, filters)
 
     async def history(self, ticket: str) -> list[dict]:
-        return await self._reader.run(_select_history, ticket)
+        return await self._reader.run(history.select, ticket)
 
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a query function fn(connection, *args) on the reader thread (ledger reports)."""
@@ -192,25 +221,23 @@ class Database:
             ticket = f"{self._prefix}{day}-{number:04d}"
             cursor = conn.execute(
                 "INSERT INTO requests (ticket, service_code, description, address_string, lat, long,"
-                " media_url, group_name, reporter, message_id, status, agency_responsible,"
-                " requested_us, updated_us, expected_us, idempotency_key, fingerprint)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                " media_url, group_name, reporter, message_id, status, stage, agency_responsible,"
+                " requested_us, updated_us, expected_us, idempotency_key, fingerprint, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ticket, new.service_code, new.description, new.address_string, new.lat, new.long,
-                 new.media_url, new.group_name, new.reporter, new.message_id, new.agency,
-                 now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint),
+                 new.media_url, new.group_name, new.reporter, new.message_id, open311_status(RECEIVED), RECEIVED,
+                 new.agency, now, now, clock.add_days(now, new.deadline_days), new.idempotency_key, fingerprint,
+                 new.source),
             )
-            conn.execute(
-                "INSERT INTO status_history (request_id, at_us, status, status_notes,"
-                " agency_responsible, changed_by) VALUES (?, ?, 'open', NULL, ?, ?)",
-                (cursor.lastrowid, now, new.agency, new.changed_by),
-            )
+            history.write(conn, {"request_id": cursor.lastrowid, "at_us": now, "status": open311_status(RECEIVED),
+                                 "stage": RECEIVED, "agency_responsible": new.agency, "changed_by": new.changed_by})
         return Created(ticket, replayed=False)
 
     def _change_status(self, conn: sqlite3.Connection, ticket: str, change: StatusChange,
                        scope: list[str] | None) -> dict | None:
         with transaction(conn):
             row = conn.execute(
-                "SELECT id, updated_us, status, agency_responsible, group_name FROM requests WHERE ticket = ?",
+                "SELECT id, updated_us, status, stage, agency_responsible, group_name FROM requests WHERE ticket = ?",
                 (ticket,),
             ).fetchone()
             if row is None or (scope is not None and row["group_name"] not in scope):
@@ -219,15 +246,15 @@ class Database:
                 return _select_tickets(conn, [ticket])[0]
             # Strictly later than the last change even if the clock stood still or stepped back.
             at = max(clock.now_us(), row["updated_us"] + 1)
-            _record_change(conn, row, change, at)
+            history.record_change(conn, row, change, at)
             return _select_tickets(conn, [ticket])[0]
 
-    def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str, str] | None,
+    def _add_history(self, conn: sqlite3.Connection, ticket: str, category: tuple[str, str] | None,
                      note: str | None, changed_by: str, key: str | None, staff_id: int | None = None,
-                     scope: list[str] | None = None) -> dict | None:
+                     scope: list[str] | None = None, from_resident: bool = False) -> dict | None:
         """A note, or a category change, in the history; the status and the staff's notes stay."""
         with transaction(conn):
-            row = conn.execute("SELECT id, updated_us, status, agency_responsible, group_name, service_code"
+            row = conn.execute("SELECT id, updated_us, status, stage, agency_responsible, group_name, service_code"
                                " FROM requests WHERE ticket = ?", (ticket,)).fetchone()
             if row is None or (scope is not None and row["group_name"] not in scope):
                 return None
@@ -239,51 +266,21 @@ class Database:
                         raise IdempotencyConflict(seen["ticket"])
                     return _select_tickets(conn, [ticket])[0]
             at = max(clock.now_us(), row["updated_us"] + 1)
-            agency = row["agency_responsible"]
+            entry = {"request_id": row["id"], "at_us": at, "status": row["status"], "from_status": row["status"],
+                     "stage": row["stage"], "from_stage": row["stage"], "status_notes": note,
+                     "agency_responsible": row["agency_responsible"], "from_agency": row["agency_responsible"],
+                     "service_code": row["service_code"], "from_service_code": row["service_code"],
+                     "changed_by": changed_by, "idempotency_key": key, "staff_id": staff_id,
+                     "from_resident": int(from_resident)}
             if category is not None:
-                code, agency, name = category
+                code, agency = category
                 if code == row["service_code"]:
                     return _select_tickets(conn, [ticket])[0]
-                note = f"类别改为：{name}"
-                conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, updated_us = ?"
-                             " WHERE id = ?", (code, agency, at, row["id"]))
-            _history_row(conn, row["id"], at, row["status"], note, agency, changed_by, key, row["status"],
-                         row["agency_responsible"], staff_id)
+                entry.update(service_code=code, agency_responsible=agency, stage=acted_on(row["stage"]))
+                conn.execute("UPDATE requests SET service_code = ?, agency_responsible = ?, stage = ?, updated_us = ?"
+                             " WHERE id = ?", (code, agency, entry["stage"], at, row["id"]))
+            history.write(conn, entry)
             return _select_tickets(conn, [ticket])[0]
-
-
-def _history_row(conn, request_id, at, status, notes, agency, changed_by, key, from_status, from_agency,
-                 staff_id) -> None:
-    conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (request_id, at, status, notes, agency, changed_by, key, from_status, from_agency, staff_id))
-
-
-def _record_change(conn: sqlite3.Connection, row: sqlite3.Row, change: StatusChange, at: int) -> None:
-    closing = change.status == "closed" and row["status"] != "closed"
-    reopening = change.status == "open" and row["status"] == "closed"
-    conn.execute(
-        "UPDATE requests SET status = :status, status_notes = :notes,"
-        " agency_responsible = COALESCE(:agency, agency_responsible), updated_us = :at,"
-        " rating = COALESCE(:rating, rating),"
-        " closed_us = CASE WHEN :closing THEN :at WHEN :reopening THEN NULL ELSE closed_us END,"
-        " closed_by = CASE WHEN :closing THEN :by WHEN :reopening THEN NULL ELSE closed_by END"
-        " WHERE id = :id",
-        {"status": change.status, "notes": change.status_notes, "agency": change.agency, "at": at,
-         "closing": closing, "reopening": reopening, "by": change.changed_by, "id": row["id"],
-         "rating": change.rating},
-    )
-    conn.execute(
-        "INSERT INTO status_history (request_id, at_us, status, status_notes, agency_responsible,"
-        " changed_by, idempotency_key, from_status, from_agency, staff_id, rating)"
-        " SELECT id, ?, status, status_notes, agency_responsible, ?, ?, ?, ?, ?, ? FROM requests WHERE id = ?",
-        (at, change.changed_by, change.idempotency_key, row["status"], row["agency_responsible"],
-         change.staff_id, change.rating, row["id"]),
-    )
-    if change.rating is not None:  # a rating sent with a status change (older clients): one of its own
-        conn.execute("INSERT INTO ratings (request_id, reporter, rating, at_us)"
-                     " SELECT request_id, 'legacy-' || id, rating, at_us FROM status_history WHERE id = last_insert_rowid()")
 
 
 def _replayed_change(conn: sqlite3.Connection, request_id: int, change: StatusChange) -> bool:
@@ -312,14 +309,3 @@ def _select_filtered(conn: sqlite3.Connection, filters: Filters, limit: int, off
 
 def _count_filtered(conn: sqlite3.Connection, filters: Filters) -> int:
     return conn.execute(COUNT_FILTERED, filters.params()).fetchone()[0]
-
-
-def _select_history(conn: sqlite3.Connection, ticket: str) -> list[dict]:
-    rows = conn.execute(
-        "SELECT h.at_us, h.status, h.status_notes, h.agency_responsible, h.changed_by, h.from_status,"
-        " h.from_agency, h.rating, h.staff_id"
-        " FROM status_history h JOIN requests r ON r.id = h.request_id"
-        " WHERE r.ticket = ? ORDER BY h.at_us, h.id",
-        (ticket,),
-    )
-    return [dict(row) for row in rows]

@@ -18,7 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from backend.config import BackendConfig
-from backend.records import RATINGS, NewRequest, StatusChange
+from backend.records import RATINGS, SOURCES, WECHAT, NewRequest, StatusChange
+from common.status import RECEIVED, RETURNED, STAGES, open311_status
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4000
@@ -147,6 +148,14 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
     media_url = text(fields, "media_url", MAX_MEDIA_URL)
     if media_url is not None and not media_url.lower().startswith(("http://", "https://")):
         raise ApiError(400, "media_url must be an http:// or https:// URL")
+    source = text(fields, "attribute[source]", MAX_ATTRIBUTE) or WECHAT
+    if source not in SOURCES:
+        raise ApiError(400, f"attribute[source] must be one of {', '.join(SOURCES)}, not {source!r}")
+    group = text(fields, "attribute[group]", MAX_ATTRIBUTE)
+    if group is None and source == WECHAT:
+        raise ApiError(400, "attribute[group] is required for a complaint from a WeChat group (attribute[source] "
+                            "wechat, the default); a complaint from the hotline, the platform or the web may "
+                            "leave it out")
     return NewRequest(
         service_code=code,
         description=text(fields, "description", MAX_DESCRIPTION, required=True),
@@ -157,23 +166,39 @@ def new_request(fields: Mapping[str, str], config: BackendConfig, changed_by: st
         lat=lat,
         long=long,
         media_url=media_url,
-        group_name=text(fields, "attribute[group]", MAX_ATTRIBUTE, required=True),
+        group_name=group,
         reporter=text(fields, "attribute[reporter]", MAX_ATTRIBUTE),
         message_id=text(fields, "attribute[message_id]", MAX_ATTRIBUTE),
         idempotency_key=key,
+        source=source,
     )
 
 
 def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -> StatusChange:
-    """A validated status change from a machine client (the staff extension of the API).
+    """A validated status change from a machine client (the staff extension of the API): `status`
+    open|closed as Open311 has it, or `stage` (common/status.py), which says more; when both are
+    sent they must agree (returned and closed are both closed). A returned ticket needs notes.
 
     A resident's rating comes as `rating` (满意 or 不满意), or as the bot sends it: status notes
     that read 居民评价：满意 / 居民评价：不满意.
     """
-    status = text(fields, "status", 16, required=True)
-    if status not in STATUSES:
+    stage = text(fields, "stage", 16)
+    if stage is not None and stage not in STAGES:
+        raise ApiError(400, f"stage must be one of {', '.join(STAGES)}, not {stage!r}")
+    if stage == RECEIVED:
+        raise ApiError(400, "stage 'received' is where a ticket starts; a change can move it to "
+                            "in_progress, closed or returned")
+    status = text(fields, "status", 16, required=stage is None)
+    if status is not None and status not in STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    if stage is not None:
+        if status is not None and status != open311_status(stage):
+            raise ApiError(400, f"stage {stage!r} has the Open311 status {open311_status(stage)!r}, "
+                                f"not {status!r}: send the one that matches, or leave status out")
+        status = open311_status(stage)
     notes = text(fields, "status_notes", MAX_NOTES)
+    if stage == RETURNED and notes is None:
+        raise ApiError(400, "stage 'returned' needs status_notes saying why the ticket is returned")
     rating = text(fields, "rating", 16)
     if rating is not None and rating not in RATINGS:
         raise ApiError(400, f"rating must be one of {', '.join(RATINGS)}, not {rating!r}")
@@ -187,6 +212,7 @@ def status_change(fields: Mapping[str, str], changed_by: str, key: str | None) -
         changed_by=changed_by,
         idempotency_key=key,
         rating=rating,
+        stage=stage,
     )
 
 

@@ -76,7 +76,7 @@ def test_service_definition_declares_the_attributes_the_bot_sends(http):
     assert definition["service_code"] == "lighting"
     for attribute in definition["attributes"]:
         assert_fields(attribute, ATTRIBUTE_FIELDS)
-    assert [a["code"] for a in definition["attributes"]] == ["group", "reporter", "message_id"]
+    assert [a["code"] for a in definition["attributes"]] == ["group", "reporter", "message_id", "source"]
     assert http.get("/services/potholes.json").status_code == 404
 
 

@@ -52,7 +52,9 @@ def ticket_rows(html: str) -> list[str]:
 
 
 def section(html: str, start: str, end: str) -> str:
-    return html[html.index(start):html.index(end)]
+    """The part of a page from `start` to the first `end` after it."""
+    begin = html.index(start)
+    return html[begin:html.index(end, begin)]
 
 
 def test_ledger_lists_tickets_with_group_category_status_and_age(http):
@@ -63,7 +65,7 @@ def test_ledger_lists_tickets_with_group_category_status_and_age(http):
     assert page.headers["content-type"].startswith("text/html")
     assert ticket_rows(page.text) == [ticket]
     row = page.text[page.text.index(f'data-ticket="{ticket}"'):]
-    for shown in (group, "停车秩序", "处理中", "交警大队", "0天"):
+    for shown in (group, "停车秩序", "已受理", "交警大队", "0天"):
         assert shown in row[:row.index("</tr>")]
     assert "共 1 件工单" in page.text
 
@@ -74,7 +76,7 @@ def test_ledger_filters_by_group_category_and_status(http):
     close(http, noise, "已协调降低音量")
     assert set(ticket_rows(http.get("/", params={"group": group}).text)) == {parking, noise}
     assert ticket_rows(http.get("/", params={"group": group, "code": "noise"}).text) == [noise]
-    assert ticket_rows(http.get("/", params={"group": group, "status": "open"}).text) == [parking]
+    assert ticket_rows(http.get("/", params={"group": group, "stage": "open"}).text) == [parking]
     assert ticket_rows(http.get("/", params={"group": group, "age": "3"}).text) == []
 
 
@@ -99,7 +101,7 @@ def test_open_tickets_come_overdue_first_then_oldest_first(http, tracking_backen
     page = http.get("/", params={"group": group}).text
     assert ticket_rows(page) == [late, old, fresh, done]
     late_row = page[page.index(f'data-ticket="{late}"'):]
-    assert "（已超期）" in late_row[:late_row.index("</tr>")]
+    assert "已超期" in late_row[:late_row.index("</tr>")]  # 2 days past filing: 督办 as well
     assert ticket_rows(http.get("/", params={"group": group, "age": "overdue"}).text) == [late]
     assert ticket_rows(http.get("/", params={"group": group, "order": "newest"}).text)[0] == done
     assert re.search(r'id="count-overdue">1<', page) and re.search(r'id="count-open">3<', page)
@@ -164,9 +166,9 @@ def test_ticket_page_shows_its_history_newest_first(http):
     close(http, ticket, "车辆已挪走")
     page = http.get(f"/tickets/{ticket}").text
     rows = re.findall(r"<tr>(.*?)</tr>", section(page, 'id="history"', "</table>"), re.S)
-    assert "状态：处理中 → 已办结" in rows[1] and "车辆已挪走" in rows[1] and "机器人接口" in rows[1]
+    assert "状态：已受理 → 已办结" in rows[1] and "车辆已挪走" in rows[1] and "机器人接口" in rows[1]
     assert "受理" in rows[2]
-    assert 'id="ticket-status" class="status-closed">已办结' in page
+    assert 'id="ticket-status" class="stage-closed">已办结' in page
     assert http.get("/tickets/GX19990101-0001").status_code == 404
 
 
@@ -177,7 +179,7 @@ def change_on_page(http: httpx.Client, ticket: str, **fields) -> httpx.Response:
 
 def test_ledger_form_changes_status_and_redirects_back(http, ledger_admin_account):
     ticket = file(http, unique("景湖名都业主群"))
-    response = change_on_page(http, ticket, status="closed", status_notes="已处理", agency_responsible="物业")
+    response = change_on_page(http, ticket, stage="closed", status_notes="已处理", agency_responsible="物业")
     assert response.status_code == 303
     assert response.headers["location"] == f"/tickets/{ticket}?saved=1"
     [request] = http.get(f"/requests/{ticket}.json").json()
@@ -185,15 +187,16 @@ def test_ledger_form_changes_status_and_redirects_back(http, ledger_admin_accoun
     page = http.get(f"/tickets/{ticket}").text
     newest = re.findall(r"<tr>(.*?)</tr>", section(page, 'id="history"', "</table>"), re.S)[1]
     assert ledger_admin_account.label in newest
-    assert "状态：处理中 → 已办结" in newest and "转派：交警大队 → 物业" in newest
+    assert "状态：已受理 → 已办结" in newest and "转派：交警大队 → 物业" in newest
 
 
 def test_ledger_form_explains_a_bad_status_or_no_change_in_chinese(http):
     ticket = file(http, unique("景湖名都业主群"))
-    response = change_on_page(http, ticket, status="done")
+    response = change_on_page(http, ticket, stage="done")
     assert response.status_code == 400
-    assert "请选择状态：处理中或已办结。" in response.text
-    unchanged = change_on_page(http, ticket, status="open", agency_responsible="交警大队", status_notes="")
+    assert "请选择状态：处理中、已办结、已退回。" in response.text
+    update(http, ticket, status="open", status_notes="已联系车主")  # now in progress
+    unchanged = change_on_page(http, ticket, stage="in_progress", agency_responsible="交警大队", status_notes="")
     assert unchanged.status_code == 400 and "没有需要保存的变更" in unchanged.text
 
 
@@ -210,20 +213,20 @@ def test_csv_export_has_chinese_headers_and_the_filtered_tickets(http):
     response = http.get("/ledger.csv", params={"group": group})
     assert "attachment" in response.headers["content-disposition"]
     header, *rows = read_csv(response)
-    assert header[:5] == ["工单号", "群", "类别代码", "类别", "状态"]
+    assert header[:6] == ["工单号", "群", "来源", "类别代码", "类别", "状态"]
     by_ticket = {row[0]: dict(zip(header, row)) for row in rows}
     assert set(by_ticket) == {parking, noise}
     assert by_ticket[noise]["状态"] == "已办结" and by_ticket[noise]["处理说明"] == "已告知业主"
     assert by_ticket[noise]["办结人"] == "机器人接口" and by_ticket[noise]["办结时间"]
     assert by_ticket[parking]["类别"] == "停车秩序" and by_ticket[parking]["办结人"] == ""
-    only_open = read_csv(http.get("/ledger.csv", params={"group": group, "status": "open"}))
+    only_open = read_csv(http.get("/ledger.csv", params={"group": group, "stage": "open"}))
     assert [row[0] for row in only_open[1:]] == [parking]
 
 
 def test_csv_export_names_the_staff_member_who_closed_each_ticket(http, ledger_admin_account):
     group = unique("景湖名都业主群")
     ticket = file(http, group)
-    assert change_on_page(http, ticket, status="closed", status_notes="已处理").status_code == 303
+    assert change_on_page(http, ticket, stage="closed", status_notes="已处理").status_code == 303
     header, row = read_csv(http.get("/ledger.csv", params={"group": group}))
     assert row[header.index("办结人")] == ledger_admin_account.label
 
@@ -238,7 +241,7 @@ def test_csv_export_defuses_formulas_written_by_residents(http):
 def test_ledger_link_to_csv_keeps_the_filters(http):
     group = unique("景湖名都业主群")
     file(http, group)
-    page = http.get("/", params={"group": group, "status": "open"}).text
+    page = http.get("/", params={"group": group, "stage": "open"}).text
     link = re.search(r'href="(/ledger\.csv[^"]*)" id="csv-export"', page).group(1).replace("&amp;", "&")
     assert len(read_csv(http.get(link))) == 2
 

@@ -50,7 +50,7 @@ def test_ledger_pages_send_strangers_to_the_login_page(anonymous):
         response = anonymous.get(path)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=/")
-    posted = anonymous.post(f"/tickets/{ticket}/status", data={"status": "closed"})
+    posted = anonymous.post(f"/tickets/{ticket}/status", data={"stage": "closed"})
     assert posted.status_code == 303 and posted.headers["location"].startswith("/login")
     assert status_of(anonymous, ticket) == "open"
     assert "工作人员登录" in anonymous.get("/login").text
@@ -106,7 +106,7 @@ def test_forms_without_the_sessions_csrf_token_change_nothing(tracking_backend):
         ticket = file(http, group)
         others_token = login_token(other_http.get(f"/tickets/{ticket}").text)
         for token in (None, "", "made-up", others_token):
-            data = {"status": "closed", "status_notes": "伪造"} | ({"csrf_token": token} if token is not None else {})
+            data = {"stage": "closed", "status_notes": "伪造"} | ({"csrf_token": token} if token is not None else {})
             response = http.post(f"/tickets/{ticket}/status", data=data)
             assert response.status_code == 403 and "缺少安全令牌" in response.text
         assert status_of(http, ticket) == "open"
@@ -153,7 +153,7 @@ def test_another_groups_ticket_is_404_and_cannot_be_changed(tracking_backend):
         assert "他们群的投诉内容" not in page.text and theirs not in page.text
         assert page.text.replace(foreign, "X") == http.get("/tickets/GX19990101-0001").text.replace(
             "GX19990101-0001", "X")  # indistinguishable from a ticket that does not exist
-        changed = http.post(f"/tickets/{foreign}/status", data={"csrf_token": token, "status": "closed"})
+        changed = http.post(f"/tickets/{foreign}/status", data={"csrf_token": token, "stage": "closed"})
         assert changed.status_code == 404
         assert status_of(http, foreign) == "open"
 
@@ -166,7 +166,7 @@ def test_an_admin_sees_and_changes_every_group(tracking_backend):
         for group, ticket in ((one, first), (two, second)):
             assert re.findall(r'<tr data-ticket="([^"]+)"', http.get("/", params={"group": group}).text) == [ticket]
         token = login_token(http.get(f"/tickets/{second}").text)
-        done = http.post(f"/tickets/{second}/status", data={"csrf_token": token, "status": "closed"})
+        done = http.post(f"/tickets/{second}/status", data={"csrf_token": token, "stage": "closed"})
         assert done.status_code == 303 and status_of(http, second) == "closed"
 
 

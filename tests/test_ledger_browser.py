@@ -3,7 +3,8 @@ groups, close a ticket with a note, find it in the history, export CSV, log out;
 is refused for a wrong password, an expired session and a form without its CSRF token.
 
 The run leaves screenshots of a grid manager's ledger and of a ticket page in tests/artifacts/
-(ledger.png, ticket.png; git-ignored) for people to look at."""
+(ledger.png, ticket.png, and as a phone shows them at 390 CSS pixels ledger-390.png and
+ticket-390.png; git-ignored) for people to look at."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ async def test_grid_manager_works_through_the_ledger_and_logs_out(tracking_backe
     await page.select_option("select[name=group]", group)
     await page.click("#apply-filters")
     row = page.locator(f'tr[data-ticket="{ticket}"]')
-    assert await row.locator(".status").inner_text() == "处理中"
+    assert await row.locator(".status").inner_text() == "已受理"
     await row.locator("a").click()
     await page.wait_for_url(f"**/tickets/{ticket}")
     await page.select_option("#status-select", "closed")
@@ -104,13 +105,13 @@ async def test_grid_manager_works_through_the_ledger_and_logs_out(tracking_backe
     assert await page.inner_text("#saved") == "已保存。"
     assert await page.inner_text("#ticket-status") == "已办结"
     newest = await page.locator("#history tbody tr").first.inner_text()
-    for said in ("李明", manager.username, "状态：处理中 → 已办结", "转派：城管局市政设施科 → 供电所", "路灯已更换灯泡"):
+    for said in ("李明", manager.username, "状态：已受理 → 已办结", "转派：城管局市政设施科 → 供电所", "路灯已更换灯泡"):
         assert said in newest
     await page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
     seen = await client.get(ticket)  # what the bot's status poller will read
     assert (seen.status, seen.status_notes, seen.agency_responsible) == ("closed", "路灯已更换灯泡", "供电所")
 
-    await page.goto(f"{base_url}/?group={group}&status=closed")
+    await page.goto(f"{base_url}/?group={group}&stage=closed")
     async with page.expect_download() as download_info:
         await page.click("#csv-export")
     download = await download_info.value
@@ -176,7 +177,7 @@ async def test_a_form_without_its_csrf_token_is_refused(tracking_backend, client
     await page.wait_for_url(base_url + "/")
     await page.goto(f"{base_url}/tickets/{ticket}")
     # The form tampered with: its token removed (as a form forged elsewhere would lack it).
-    await page.locator("form.change input[name=csrf_token]").evaluate("input => input.remove()")
+    await page.locator("#status-form input[name=csrf_token]").evaluate("input => input.remove()")
     await page.select_option("#status-select", "closed")
     await page.click("#save-status")
     assert "缺少安全令牌" in await page.inner_text("#refused")
@@ -186,9 +187,70 @@ async def test_a_form_without_its_csrf_token_is_refused(tracking_backend, client
     forger = await page.context.new_page()
     await forger.set_content(
         f'<form method="post" action="{base_url}/tickets/{ticket}/status">'
-        '<input name="status" value="closed"><button id="go">go</button></form>')
+        '<input name="stage" value="closed"><button id="go">go</button></form>')
     async with forger.expect_response(lambda r: r.request.method == "POST") as posted:
         await forger.click("#go")
     answer = await posted.value
     assert answer.status == 303 and answer.headers["location"].startswith("/login")
     assert (await client.get(ticket)).status == "open"
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+async def page_width(page) -> int:
+    return await page.evaluate("document.documentElement.scrollWidth")
+
+
+async def right_edges(page, selector: str) -> list[float]:
+    """Where the visible elements matching `selector` end on the page, in CSS pixels."""
+    return await page.eval_on_selector_all(
+        selector, "els => els.filter(e => e.offsetParent !== null).map(e => e.getBoundingClientRect().right)")
+
+
+async def test_the_ledger_and_a_ticket_work_on_a_phone(tracking_backend, client, browser):
+    """At 390 CSS pixels (a phone): no sideways scrolling, tickets as cards, summaries in their own
+    boxes, forms that fit and work. Leaves ledger-390.png and ticket-390.png in tests/artifacts/."""
+    base_url = tracking_backend.base_url
+    group, neighbours = unique("景湖名都业主群"), unique("彭家场村村民群")
+    manager = add_staff(tracking_backend, groups=[group, neighbours], name="李明")
+    ticket = await file_complaint(client, group, "parking",
+                                  "小区东门外长期有外来车辆乱停，堵住了消防通道，救护车进不来，电话13812345678")
+    await meeting_week(client, tracking_backend.db_path, group, neighbours)
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                        locale="zh-CN")
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, manager.username)
+        await page.wait_for_url(base_url + "/")
+        assert await page_width(page) <= 390
+        # The list is cards: one block per ticket, no table header row on a phone.
+        assert not await page.locator("#tickets thead").is_visible()
+        card = page.locator(f'tr[data-ticket="{ticket}"]')
+        assert (await card.bounding_box())["width"] <= 390
+        assert "已受理" in await card.inner_text() and "停车秩序" in await card.inner_text()
+        assert max(await right_edges(page, "form.filters select, form.filters input, form.filters button")) <= 390
+        for chart in ("#chart-category-week", "#chart-week"):
+            assert (await page.locator(chart).bounding_box())["width"] <= 390
+        # The category × week table is wider than a phone: it scrolls inside its own box.
+        assert await page.eval_on_selector("#chart-category-week .scroll-box",
+                                           "box => box.scrollWidth > box.clientWidth")
+        assert await page.is_visible("#chart-category-week .narrow-only")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "ledger-390.png"), full_page=True)
+
+        await page.select_option("select[name=stage]", "open")
+        await page.click("#apply-filters")
+        await card.locator("a").first.click()
+        await page.wait_for_url(f"**/tickets/{ticket}")
+        assert await page_width(page) <= 390
+        assert max(await right_edges(page, "form.change select, form.change input, form.change textarea, "
+                                           "form.change button, #history td")) <= 390
+        await page.fill("#notes-input", "已联系交警，今天下午来拖车")
+        await page.click("#save-status")
+        await page.wait_for_url(f"**/tickets/{ticket}?saved=1")
+        assert await page.inner_text("#ticket-status") == "处理中"
+        assert await page_width(page) <= 390
+        await page.screenshot(path=str(ARTIFACTS / "ticket-390.png"), full_page=True)
+    finally:
+        await context.close()
