@@ -149,18 +149,33 @@ async def digest(settings, day, manager: str | None) -> int:
     return 0
 
 
+def channels_for(settings, bot) -> list:
+    """The channels config.yaml lists, the chat channel first."""
+    made = []
+    for name in settings.channels:
+        if name == "wechaty":
+            from bot.channels.wechaty import WechatyChannel
+            made.append(WechatyChannel(settings))
+        elif name == "console":
+            from bot.channels.console import ConsoleChannel
+            made.append(ConsoleChannel(settings))
+        else:
+            from bot.channels.http import HttpChannel
+            made.append(HttpChannel(settings, bot.store, bot.intake.names))
+    return made
+
+
 async def run(settings) -> int:
+    from bot.channels.multi import MultiChannel
     from bot.runtime import open_bot, serve
 
-    if settings.channel == "wechaty":
-        from bot.channels.wechaty import WechatyChannel
-        channel = WechatyChannel(settings)
-    else:
-        from bot.channels.console import ConsoleChannel
-        channel = ConsoleChannel(settings)
+    if settings.http is not None:
+        settings.http.token()  # a missing token is a start-up error, before anything opens
     async with open_bot(settings) as bot:
-        log.info("gridbot running: channel %s, %d groups, model %s", settings.channel, len(settings.groups),
-                 bot.live_model.version)
+        made = channels_for(settings, bot)
+        channel = made[0] if len(made) == 1 else MultiChannel(made)
+        log.info("gridbot running: channels %s, %d groups, model %s", ", ".join(settings.channels),
+                 len(settings.groups), bot.live_model.version)
         await serve(bot, channel)
     return 0
 
@@ -207,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config_module.load(args.config)
         if args.command == "check-config":
-            print(f"{args.config}: ok ({len(settings.groups)} groups, channel {settings.channel})")
+            print(f"{args.config}: ok ({len(settings.groups)} groups, channels {', '.join(settings.channels)})")
             return 0
         if args.command == "requeue":
             return asyncio.run(requeue(settings, args.ticket, args.list))

@@ -113,8 +113,52 @@ class WechatySettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """The http channel: the intake API (hotline, platform) and the residents' web form."""
+
+    host: str = "127.0.0.1"
+    port: int = 8320
+    token_env: str = "GRIDBOT_INTAKE_TOKEN"   # the API's bearer token is read from this variable
+    public_url: str | None = None             # how residents reach the form (for status links)
+    form: bool = True                         # serve the residents' web form at /report
+    form_per_hour: int = 5                    # reports one address may send through the form per hour
+
+    def token(self) -> str:
+        value = os.environ.get(self.token_env, "").strip()
+        if not value:
+            raise ConfigError("http.token_env", f"environment variable {self.token_env} is not set")
+        if len(value) < 16:
+            raise ConfigError("http.token_env", f"the token in {self.token_env} is shorter than 16 characters")
+        return value
+
+
+@dataclass(frozen=True)
+class EmailAlarm:
+    host: str
+    port: int = 587
+    starttls: bool = True
+    sender: str = "gridbot@localhost"
+    to: tuple[str, ...] = ()
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """Telling admins, through something that does not depend on WeChat, that intake is in trouble."""
+
+    link_down_minutes: float = 10.0           # the WeChat link down this long raises the alarm
+    wecom_webhook_env: str | None = None      # the WeCom group robot's webhook URL is read from this variable
+    email: EmailAlarm | None = None
+    check_seconds: float = 30.0
+
+
+CHAT_CHANNELS = ("console", "wechaty")
+
+
+@dataclass(frozen=True)
 class Settings:
-    channel: str
+    channel: str                              # the chat channel (console or wechaty), or http alone
     groups: tuple[Group, ...]
     admins: tuple[str, ...]
     tracker: TrackerSettings
@@ -127,6 +171,9 @@ class Settings:
     emergency: EmergencyLines = field(default_factory=EmergencyLines)
     timezone: str = "Asia/Shanghai"   # the district's clock: days of the digest, 督办, deadlines
     digest: DigestSettings = field(default_factory=DigestSettings)
+    channels: tuple[str, ...] = ()    # every channel that runs (the chat channel first)
+    http: HttpSettings | None = None
+    alarm: AlarmSettings | None = None
 
     @property
     def zone(self):
@@ -223,12 +270,41 @@ class _DigestFile(Strict):
     max_items: _between(1, 500, whole=True) = 30
 
 
+class _HttpFile(Strict):
+    host: Text = "127.0.0.1"
+    port: _between(1, 65535, whole=True) = 8320
+    token_env: EnvName = "GRIDBOT_INTAKE_TOKEN"
+    public_url: Text | None = None
+    form: bool = True
+    form_per_hour: _between(1, 10_000, whole=True) = 5
+
+
+class _EmailFile(Strict):
+    host: Text
+    port: _between(1, 65535, whole=True) = 587
+    starttls: bool = True
+    sender: Text = "gridbot@localhost"
+    to: Annotated[list[Text], Field(min_length=1)]
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+
+
+class _AlarmFile(Strict):
+    link_down_minutes: _between(0, 24 * 60) = 10.0
+    wecom_webhook_env: EnvName | None = None
+    email: _EmailFile | None = None
+    check_seconds: _between(0.05, 3600) = 30.0
+
+
 class _ConsoleFile(Strict):
     people: dict[Text, Text] = {}
 
 
 class _ConfigFile(Strict):
-    channel: Literal["console", "wechaty"] = "console"
+    channel: Literal["console", "wechaty", "http"] | None = None
+    channels: Annotated[list[Literal["console", "wechaty", "http"]], Field(min_length=1)] | None = None
+    http: _HttpFile | None = None
+    alarm: _AlarmFile | None = None
     groups: Annotated[list[_GroupFile], Field(min_length=1)]
     admins: list[Text] = []
     tracker: _TrackerFile
@@ -266,14 +342,26 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         raise ConfigError("timezone", f"{f.timezone!r} is not a time zone name (e.g. Asia/Shanghai)", source) from None
     if f.classifier.ignore_below > f.classifier.auto_ticket:
         raise ConfigError("classifier.ignore_below", "must not be above classifier.auto_ticket", source)
-    if f.channel == "wechaty" and f.wechaty is None:
+    channels = _channels(f, source)
+    if "wechaty" in channels and f.wechaty is None:
         raise ConfigError("wechaty", "is missing (channel is wechaty)", source)
-    if f.channel == "wechaty" and f.wechaty.endpoint is None:
+    if "wechaty" in channels and f.wechaty.endpoint is None:
         raise ConfigError("wechaty.endpoint", "is missing (channel is wechaty): host:port of the puppet service",
                           source)
+    if f.alarm is not None and f.alarm.wecom_webhook_env is None and f.alarm.email is None:
+        raise ConfigError("alarm", "names no way to tell admins: set wecom_webhook_env or email", source)
     t, c, lim = f.tracker, f.classifier, f.limits
+    h, a = f.http or _HttpFile(), f.alarm
     return Settings(
-        channel=f.channel,
+        channel=channels[0],
+        channels=channels,
+        http=HttpSettings(h.host, h.port, h.token_env, h.public_url, h.form, h.form_per_hour) if "http" in channels
+        else None,
+        alarm=None if a is None else AlarmSettings(
+            a.link_down_minutes, a.wecom_webhook_env,
+            None if a.email is None else EmailAlarm(a.email.host, a.email.port, a.email.starttls, a.email.sender,
+                                                    tuple(a.email.to), a.email.username_env, a.email.password_env),
+            a.check_seconds),
         groups=tuple(Group(g.name, g.community or g.name, tuple(g.grid_managers), tuple(g.places), g.mode)
                      for g in f.groups),
         admins=tuple(f.admins),
@@ -289,6 +377,19 @@ def parse(data: Any, source: str | None = None, base: Path | None = None) -> Set
         timezone=f.timezone,
         digest=DigestSettings(**f.digest.model_dump()),
     )
+
+
+def _channels(f: _ConfigFile, source: str | None) -> tuple[str, ...]:
+    """`channels: [wechaty, http]`, or `channel: wechaty` as its one-item shorthand (console when neither)."""
+    if f.channel is not None and f.channels is not None:
+        raise ConfigError("channel", "and `channels` are both set: keep `channels` (a list) only", source)
+    listed = f.channels if f.channels is not None else [f.channel or "console"]
+    if len(set(listed)) != len(listed):
+        raise ConfigError("channels", f"lists a channel twice: {listed}", source)
+    chats = [c for c in listed if c in CHAT_CHANNELS]
+    if len(chats) > 1:
+        raise ConfigError("channels", "can hold one chat channel (console or wechaty), not both", source)
+    return tuple(chats + [c for c in listed if c not in CHAT_CHANNELS])
 
 
 def load(path: Path | str) -> Settings:

@@ -18,7 +18,7 @@ from bot import admin_commands, callback, manager_commands  # noqa: F401  (they 
 from bot import replies, tickets
 from bot.commands import Context
 from bot.config import Group, Settings
-from bot.messages import IncomingMessage, Reply
+from bot.messages import NO_GROUP, IncomingMessage, Reply
 from bot.steps import PATH, Turn
 from bot.steps.turn import utc_iso
 from bot.store import CLASSIFIED, RECEIVED, Store
@@ -83,11 +83,18 @@ class Intake:
         if len(description) > limit:
             description = description[:limit] + "…"
             turn.said.append(turn.ctx.reply(replies.truncated(limit)))
-        group_name = turn.group.name if turn.group else PRIVATE_GROUP
+        msg = turn.msg
+        group_name = turn.group.name if turn.group else PRIVATE_GROUP if msg.from_chat else NO_GROUP
         where = turn.place.describe() if turn.place is not None and not turn.place.empty else None
-        return tickets.NewTicket(turn.key, turn.chat[0], group_name, turn.msg.sender_id, turn.msg.sender_name,
-                                 turn.label, description, turn.confidence, turn.msg.media_url, where, turn.sent_at,
-                                 turn.emergency.kind if turn.emergency else None)
+        if msg.place and (where is None or where not in msg.place):
+            where = " ".join(msg.place.split())[:200]  # as the operator or the form gave it
+        contact = "；".join(part for part in (f"联系人：{msg.sender_name}" if not msg.from_chat else "",
+                                              f"联系电话：{msg.phone}" if msg.phone else "") if part)
+        if contact:
+            description = f"{description}（{contact}）"
+        return tickets.NewTicket(turn.key, turn.chat[0], group_name, msg.sender_id, msg.sender_name,
+                                 turn.label, description, turn.confidence, msg.media_url, where, turn.sent_at,
+                                 turn.emergency.kind if turn.emergency else None, msg.source)
 
     async def file(self, new: tickets.NewTicket, said: list[Reply], absorbed: tuple[str, ...] = ()) -> int:
         """Send a ticket to the backend now (through the outbox)."""
@@ -164,15 +171,16 @@ class Intake:
     def _new_from_row(self, row, category: str, place: str | None = None) -> tickets.NewTicket:
         return tickets.NewTicket(row["message_key"], row["group_id"], row["group_name"], row["reporter_id"],
                                  row["reporter_name"], category, row["description"], row["confidence"] or 0.0,
-                                 row["media_url"], place if place is not None else row["place"])
+                                 row["media_url"], place if place is not None else row["place"],
+                                 source=row["source"])
 
     def _payload(self, t: tickets.NewTicket, category: str) -> dict:
         group = self.settings.group(t.group_name)
         community = group.community if group else ""
         address = " ".join(part for part in (community, t.place or "") if part) or "未注明地点"
         return {"service_code": category, "description": t.description, "address_string": address,
-                "group": t.group_name, "reporter": tickets.reporter_token(self._salt or "", t.reporter_id),
-                "message_id": t.message_key, "media_url": t.media_url}
+                "group": t.group_name or None, "reporter": tickets.reporter_token(self._salt or "", t.reporter_id),
+                "message_id": t.message_key, "media_url": t.media_url, "source": t.source}
 
     def payload_for(self, row, category: str) -> dict:
         """The tracker payload for a stored ticket row (used when a manager confirms it)."""
@@ -184,8 +192,10 @@ class Intake:
 
 
 def message_from_row(row) -> IncomingMessage:
+    extra = json.loads(row["extra"] or "{}")
     return IncomingMessage(
         message_id=row["key"], group_id=row["group_id"], group_name=row["group_name"],
         sender_id=row["sender_id"], sender_name=row["sender_name"], text=row["text"],
         mentions=tuple(json.loads(row["mentions"] or "[]")), time=datetime.fromisoformat(row["sent_at"]),
-        in_group=bool(row["in_group"]), kind=row["kind"], media_url=row["media_url"])
+        in_group=bool(row["in_group"]), kind=row["kind"], media_url=row["media_url"], source=row["source"],
+        place=extra.get("place"), phone=extra.get("phone"))

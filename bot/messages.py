@@ -29,6 +29,19 @@ class IncomingMessage:
     in_group: bool = True
     kind: str = "text"  # text | image | voice | file | link | mini_program | other
     media_url: str | None = None
+    source: str = "wechat"  # wechat (a chat channel) | hotline | platform | web (the http channel)
+    place: str | None = None  # where, as a hotline operator or a web form gives it
+    phone: str | None = None  # a contact number given to the hotline or the web form, for call-back
+
+    @property
+    def from_chat(self) -> bool:
+        """Whether it came from a chat (WeChat or the console), where the bot talks with people."""
+        return self.source == CHAT_SOURCE
+
+
+CHAT_SOURCE = "wechat"
+NO_GROUP = ""  # the group of a report (hotline, platform, web) nobody placed in a group yet: an admin assigns it
+REPORT_SOURCES = ("hotline", "platform", "web")  # the http channel: reports people chose to make
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,8 @@ class Outbox:
         made = await self.tracker.create(
             payload["service_code"], clean(payload["description"]), address_string=clean(payload.get("address_string")),
             group=payload.get("group"), reporter=payload.get("reporter"), message_id=payload.get("message_id"),
-            media_url=payload.get("media_url"), idempotency_key=row["idempotency_key"])
+            media_url=payload.get("media_url"), idempotency_key=row["idempotency_key"],
+            source=payload.get("source"))
         await self._made(row, ticket, payload, made.service_request_id)
 
     async def _made(self, row, ticket, payload: dict, number: str) -> None:
@@ -206,7 +207,7 @@ class Outbox:
         request = _Request(None, number)
         name = self.names.get(payload["service_code"], payload["service_code"])
         text = replies.ticket_created(name, request.service_request_id, request.status, request.status_notes,
-                                      request.stage)
+                                      request.stage, chat=ticket["source"] == "wechat")
         await tickets.created(self.store, row["id"], ticket["id"], request,
                               [resident(ticket, text, request.service_request_id)])
         self.replies_queued()
@@ -259,8 +260,10 @@ class StatusPoller:
             if moved:
                 texts.append(replies.category_changed(number, self.names[request.service_code],
                                                       request.agency_responsible))
-            if (request.status, request.status_notes, request.stage) != \
-                    (row["status"], row["status_notes"], row["stage"] or request.stage) or not moved:
+            restaged = request.stage != (row["stage"] or request.stage) and not (
+                moved and request.stage == status.IN_PROGRESS)  # a category change alone puts it in progress
+            if (request.status, request.status_notes) != (row["status"], row["status_notes"]) or restaged \
+                    or not moved:
                 name = self.names.get(request.service_code if moved else row["category"], row["category"])
                 texts.append(replies.status_update(number, name, request.status, request.status_notes,
                                                    request.agency_responsible, request.stage))

@@ -33,9 +33,10 @@ def excerpt(text: str, limit: int = 60) -> str:
 
 # -- residents ---------------------------------------------------------------------------
 
-def ticket_created(category: str, number: str, status: str, notes: str | None = None, stage: str | None = None) -> str:
-    return (f"已为您登记【{category}】诉求，工单号 {number}，当前状态：{status_name(status, notes, stage)}。"
-            f"发送「查询 {number}」可随时查看进度。")
+def ticket_created(category: str, number: str, status: str, notes: str | None = None, stage: str | None = None,
+                   chat: bool = True) -> str:
+    said = f"已为您登记【{category}】诉求，工单号 {number}，当前状态：{status_name(status, notes, stage)}。"
+    return said + (f"发送「查询 {number}」可随时查看进度。" if chat else "")
 
 
 def ticket_delayed() -> str:
@@ -218,7 +219,8 @@ _HOLD_REASONS = {"rate limited": "（该居民一小时内反映较多，转人�
                  "unknown group": "（私聊反映，未知所在群，请管理员分派）",
                  "confirm mode": "（本群为确认模式：每件工单登记前由您确认）",
                  "observe mode": "（本群在试运行，居民私聊反映，登记前请您确认）",
-                 "observe emergency": "（紧急情况！本群在试运行，已在群里提示居民拨打紧急电话，请立即核实）"}
+                 "observe emergency": "（紧急情况！本群在试运行，已在群里提示居民拨打紧急电话，请立即核实）",
+                 "report to review": "（热线、政务平台或网页反映，系统不能确定是否属于诉求或类别，请核实）"}
 
 
 def confirm_request(local: int, category: str, group: str, reporter: str, text: str, reason: str | None = None,

@@ -103,6 +103,9 @@ async def serve(bot: Bot, channel, stop: asyncio.Event | None = None) -> None:
                asyncio.create_task(bot.poller.run(stop), name="poller"),
                asyncio.create_task(sender.run(stop), name="sender"),
                asyncio.create_task(daily.run(bot, stop, sender.wake), name="daily")]
+    if bot.settings.alarm is not None:
+        from bot.alarm import Alarm
+        workers.append(asyncio.create_task(Alarm(bot.settings, bot.store, channel).run(stop), name="alarm"))
 
     async def on_message(msg: IncomingMessage) -> None:
         await bot.handle(msg)

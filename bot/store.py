@@ -18,7 +18,7 @@ import aiosqlite
 from bot.messages import IncomingMessage, Reply
 from common.files import private_database
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Message states: where each message is on its way; FINAL ones are never processed again.
 RECEIVED, CLASSIFIED, IGNORED, AWAITING, QUEUED, TICKETED, ANSWERED = (
@@ -126,6 +126,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE tickets ADD COLUMN stage TEXT;
     CREATE INDEX messages_sent ON messages(group_name, sent_at);
     """,
+    # 6: every channel heard. A message keeps its source (wechat, hotline, platform, web) and what a
+    # report form gives besides the text (place, phone), so a resumed message is the same message.
+    6: """
+    ALTER TABLE messages ADD COLUMN source TEXT NOT NULL DEFAULT 'wechat';
+    ALTER TABLE messages ADD COLUMN extra TEXT;
+    ALTER TABLE tickets ADD COLUMN source TEXT NOT NULL DEFAULT 'wechat';
+    """,
 }
 
 
@@ -133,6 +140,11 @@ def _utc(when: datetime) -> str:
     """Message times are stored in UTC, so that windows and days compare as strings."""
     when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     return when.astimezone(timezone.utc).isoformat()
+
+
+def _extra(msg: IncomingMessage) -> str | None:
+    extra = {k: v for k, v in (("place", msg.place), ("phone", msg.phone)) if v}
+    return json.dumps(extra, ensure_ascii=False) if extra else None
 
 
 def now_iso() -> str:
@@ -227,11 +239,11 @@ class Store:
         async with self.transaction() as db:
             cur = await db.execute(
                 "INSERT OR IGNORE INTO messages (key, group_id, group_name, sender_id, sender_name, text,"
-                " kind, media_url, mentions, in_group, sent_at, received_at, state)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " kind, media_url, mentions, in_group, sent_at, received_at, state, source, extra)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (msg.message_id, msg.group_id, msg.group_name, msg.sender_id, msg.sender_name, msg.text,
                  msg.kind, msg.media_url, json.dumps(list(msg.mentions), ensure_ascii=False),
-                 int(msg.in_group), _utc(msg.time), now_iso(), RECEIVED))
+                 int(msg.in_group), _utc(msg.time), now_iso(), RECEIVED, msg.source, _extra(msg)))
             is_new = cur.rowcount == 1
         return await self.message(msg.message_id), is_new
 

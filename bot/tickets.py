@@ -35,6 +35,7 @@ class NewTicket:
     place: str | None = None          # the place the report names (3栋2单元), None when it names none
     sent_at: str | None = None        # when the resident sent it (UTC ISO)
     emergency: str | None = None      # fire, gas, injury, trapped, collapse, flood, crime
+    source: str = "wechat"            # wechat, hotline, platform, web
 
 
 def reporter_token(salt: str, wechat_id: str) -> str:
@@ -55,10 +56,10 @@ async def open_ticket(store: Store, t: NewTicket, awaiting: bool | str, payload:
         cur = await db.execute(
             "INSERT INTO tickets (message_key, group_id, group_name, reporter_id, reporter_name, category,"
             " description, confidence, state, media_url, created_at, updated_at, place, sent_at, emergency,"
-            " asked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " asked_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (t.message_key, t.group_id, t.group_name, t.reporter_id, t.reporter_name, t.category,
              t.description, t.confidence, state, t.media_url, stamp, stamp, t.place, t.sent_at or stamp,
-             t.emergency, (t.sent_at or stamp) if state == T_ASKING else None))
+             t.emergency, (t.sent_at or stamp) if state == T_ASKING else None, t.source))
         ticket_id = cur.lastrowid
         for key in absorbed:
             await store._set_state(db, key, IGNORED, ticket_id=ticket_id, note=f"part of {t.message_key}")

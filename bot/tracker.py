@@ -181,11 +181,13 @@ class TrackerClient:
                      group: str | None = None, reporter: str | None = None,
                      message_id: str | None = None, media_url: str | None = None,
                      lat: float | None = None, long: float | None = None,
-                     idempotency_key: str | None = None) -> NewTicket:
-        """POST /requests.json. The Idempotency-Key (default: message_id) makes retries safe."""
+                     idempotency_key: str | None = None, source: str | None = None) -> NewTicket:
+        """POST /requests.json. The Idempotency-Key (default: message_id) makes retries safe. A
+        report from another channel than WeChat carries `attribute[source]` and may have no group."""
         fields = {
             "api_key": self._api_key, "service_code": service_code, "description": description,
-            "address_string": address_string, "attribute[group]": group,
+            "address_string": address_string, "attribute[group]": group or None,
+            "attribute[source]": source if source and source != "wechat" else None,
             "attribute[reporter]": reporter, "attribute[message_id]": message_id,
             "media_url": media_url, "lat": lat, "long": long, **self._jurisdiction,
         }

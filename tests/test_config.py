@@ -100,3 +100,41 @@ def test_check_config_refuses_a_misspelled_key(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bot", "check-config", "--config", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "chanel: unknown setting (did you mean 'channel'?)" in done.stderr
+
+
+def test_channels_lists_the_running_channels_and_channel_is_its_one_item_shorthand(monkeypatch):
+    data = base()
+    assert config.parse(data).channels == ("console",)
+    data.pop("channel")
+    data.update(channels=["http", "wechaty"], wechaty={"endpoint": "127.0.0.1:8788"})
+    settings = config.parse(data)
+    assert settings.channels == ("wechaty", "http") and settings.channel == "wechaty"   # the chat channel first
+    assert settings.http.port == 8320 and settings.http.token_env == "GRIDBOT_INTAKE_TOKEN"
+    monkeypatch.delenv("GRIDBOT_INTAKE_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="http.token_env: environment variable GRIDBOT_INTAKE_TOKEN is not set"):
+        settings.http.token()
+    monkeypatch.setenv("GRIDBOT_INTAKE_TOKEN", "short")
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        settings.http.token()
+
+
+@pytest.mark.parametrize("change, key, words", [
+    (lambda d: d.update(channels=["console"]), "channel", "both set"),
+    (lambda d: (d.pop("channel"), d.update(channels=["console", "wechaty"], wechaty={"endpoint": "h:1"})),
+     "channels", "one chat channel"),
+    (lambda d: (d.pop("channel"), d.update(channels=["http", "http"])), "channels", "twice"),
+    (lambda d: (d.pop("channel"), d.update(channels=["fax"])), "channels[0]", ""),
+    (lambda d: (d.pop("channel"), d.update(channels=[])), "channels", ""),
+    (lambda d: d.update(alarm={"link_down_minutes": 5}), "alarm", "wecom_webhook_env or email"),
+    (lambda d: d.update(alarm={"email": {"host": "smtp.example"}}), "alarm.email.to", ""),
+    (lambda d: d.update(http={"port": 70000}), "http.port", ""),
+    (lambda d: d["groups"][0].update(mode="silent"), "groups[0].mode", ""),
+    (lambda d: d.update(timezone="Mars/Olympus"), "timezone", "not a time zone"),
+    (lambda d: d.update(digest={"time": "25:00"}), "digest.time", ""),
+])
+def test_channels_alarm_modes_and_digest_are_checked(change, key, words):
+    data = base()
+    change(data)
+    with pytest.raises(ConfigError) as err:
+        config.parse(data, "config.yaml")
+    assert err.value.key == key and words in str(err.value), str(err.value)

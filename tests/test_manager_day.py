@@ -273,3 +273,36 @@ def backend_history(backend, number: str) -> list[str]:
             " WHERE r.ticket = ? ORDER BY h.id", (number,))]
     finally:
         conn.close()
+
+
+async def test_what_staff_do_on_the_ledger_page_reaches_the_resident(settings, backend):
+    """The ledger's own forms (a logged-in grid manager, CSRF and all): a category change shows in
+    GET /requests/{id}.json and reaches the resident; a note ticked 给居民 is relayed to them."""
+    import asyncio
+
+    import httpx
+
+    from tests.backend_fixtures import add_staff, log_in
+    from tests.test_ledger import change_on_page
+    from tests.test_ledger_category import recategorize_on_page
+
+    account = add_staff(backend, groups=[GROUP], name="李明")
+    async with running_bot(settings) as chat:
+        number, _ = await filed(chat)
+
+        def staff_work():
+            with httpx.Client(base_url=backend.base_url) as http:
+                assert log_in(http, account.username).status_code == 303
+                assert recategorize_on_page(http, number, "water").status_code == 303
+                [request] = http.get(f"/requests/{number}.json").json()
+                assert request["service_code"] == "water"
+                assert change_on_page(http, number, stage="in_progress", status_notes="请问是几单元的水管？",
+                                      for_resident="1").status_code == 303
+        await asyncio.to_thread(staff_work)
+        await chat.bot.poller.poll_once()
+        said = [r for r in await chat.settle() if r.to_name == "王女士"]
+        texts = " ".join(r.text for r in said)
+        assert "调整为【供水排水】" in texts and "请问是几单元的水管？" in texts, said
+        assert all(r.group_name == GROUP for r in said)
+        await chat.bot.poller.poll_once()
+        assert [r for r in await chat.settle() if r.to_name == "王女士"] == []   # each told once

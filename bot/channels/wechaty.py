@@ -74,6 +74,7 @@ class WechatyChannel:
         self._trouble_since: float | None = None
         self._told: tuple[str, float] = ("", 0.0)
         self.connects = 0  # how many times a connection reached login (for tests and benchmarks)
+        self._down_since: float | None = time.monotonic()  # not connected yet counts as down
 
     async def run(self, on_message: OnMessage) -> None:
         self._running = True
@@ -107,6 +108,10 @@ class WechatyChannel:
                     log.error("reply to %s has neither a room nor a person; dropped: %s", reply.in_reply_to, reply.text)
         except LINK_ERRORS as exc:
             raise ChannelError(f"the puppet service did not take the reply: {exc!r}") from exc
+
+    def link_down_since(self) -> float | None:
+        """Since when (time.monotonic()) no WeChat connection is up; None while one is (the health alarm)."""
+        return self._down_since
 
     async def _logged_in_connection(self) -> Connection:
         """The live connection, waited for a little (not while stopping); else ChannelError."""
@@ -143,6 +148,7 @@ class WechatyChannel:
                 await self._drain()  # messages already taken from WeChat reach intake first
             self._conn = None
             self._connected.clear()
+            self._down_since = time.monotonic()
             await conn.close()
             if conn.reason == "token rejected":
                 raise ConfigError(TOKEN_KEY, f"the puppet service at {self.endpoint} stopped accepting "
@@ -183,6 +189,7 @@ class WechatyChannel:
         conn.start_heartbeat(self.timing.ding_interval, self.timing.ding_timeout)
         self._conn = conn
         self._connected.set()
+        self._down_since = None
         self.connects += 1
         since = lost_at or self._trouble_since
         gap = f" after {time.monotonic() - since:.1f} s without it" if since else ""

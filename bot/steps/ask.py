@@ -15,7 +15,8 @@ NO_PLACE_NEEDED = frozenset({"wages", "social", "funeral", "property_rights", "h
 
 async def run(turn) -> bool:
     if turn.emergency is not None or not turn.place.empty or turn.label in NO_PLACE_NEEDED \
-            or turn.settings.limits.ask_window_minutes == 0 or silent(turn.settings, turn.msg):
+            or turn.settings.limits.ask_window_minutes == 0 or silent(turn.settings, turn.msg) \
+            or not turn.msg.from_chat:  # nobody to ask: a report's place is what its form gave
         # 0 turns asking off; in a group on trial the bot asks nobody
         return False
     question = turn.ctx.reply(replies.ask_place(turn.label, turn.text))

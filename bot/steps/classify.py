@@ -27,6 +27,11 @@ async def run(turn) -> bool:
         if unsure:
             turn.label = turn.emergency.category
         return False
+    if unsure and not turn.msg.from_chat:
+        # Someone chose to report it (a hotline call, the platform, the web form): it is never
+        # dropped. A grid manager (or an admin, without a group) looks at what the model doubts.
+        turn.label, turn.review = (turn.label if turn.label != NONE else "other"), True
+        return False
     if unsure and not turn.msg.in_group:
         # Someone talking to the bot directly gets an answer: what it can do.
         return await turn.finish(ANSWERED, [turn.ctx.reply(replies.help_text(False, False))], note="not a complaint")

@@ -15,7 +15,7 @@ MOST_FRAGMENTS = 5
 
 
 async def run(turn) -> bool:
-    if turn.msg.kind != "text":
+    if turn.msg.kind != "text" or not turn.msg.from_chat:  # a report arrives whole
         return False
     window = turn.settings.limits.split_window_seconds
     rows = await turn.recent(MOST_FRAGMENTS)

@@ -8,20 +8,24 @@ is an addition to their ticket; a neighbour's is one more voice on it, told its 
 from __future__ import annotations
 
 from bot import places, replies, tickets
+from bot.messages import NO_GROUP
 from bot.steps.mode import silent
 from bot.steps.turn import since
 
 
 async def run(turn) -> bool:
     gazetteer = turn.group.places if turn.group else ()
-    turn.place = places.extract(turn.text, gazetteer)
+    said_where = f"{turn.msg.place} {turn.text}" if turn.msg.place else turn.text  # a form's place counts
+    turn.place = places.extract(said_where, gazetteer)
     limits = turn.settings.limits
-    if turn.group is None or limits.merge_window_hours == 0 or silent(turn.settings, turn.msg):
+    # A report without a group is compared with the other reports without one.
+    group_name = turn.group.name if turn.group else None if turn.msg.from_chat else NO_GROUP
+    if group_name is None or limits.merge_window_hours == 0 or silent(turn.settings, turn.msg):
         # 0 turns merging off; a group on trial is not told about tickets
         return False
     window = since(turn.msg.time, hours=limits.merge_window_hours)
-    for candidate in await tickets.merge_candidates(turn.store, turn.group.name, turn.label, window):
-        if not places.same_problem(turn.text, candidate["description"], gazetteer, limits.merge_similarity):
+    for candidate in await tickets.merge_candidates(turn.store, group_name, turn.label, window):
+        if not places.same_problem(said_where, _with_place(candidate), gazetteer, limits.merge_similarity):
             continue
         number = candidate["service_request_id"]
         name = turn.intake.names.get(candidate["category"], candidate["category"])
@@ -35,7 +39,14 @@ async def run(turn) -> bool:
         text = replies.ticket_joined(name, number, candidate["status"], candidate["status_notes"], candidate["id"],
                                      candidate["stage"])
         await tickets.join(turn.store, candidate["id"], turn.key, turn.msg.sender_id, turn.msg.sender_name,
-                           turn.chat[0], turn.msg.group_name or turn.group.name,
+                           turn.chat[0], turn.msg.group_name or group_name,
                            [*turn.said, turn.ctx.reply(text, ticket=number)])
         return True
     return False
+
+
+def _with_place(ticket) -> str:
+    """A ticket's words and the place it was filed with (a report's place may be only there)."""
+    if ticket["place"] and ticket["source"] != "wechat":
+        return f"{ticket['place']} {ticket['description']}"
+    return ticket["description"]

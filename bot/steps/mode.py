@@ -30,7 +30,7 @@ def silent(settings, msg) -> bool:
 
 
 async def run(turn) -> bool:
-    if mode_of(turn) != OBSERVE or not turn.msg.in_group:
+    if mode_of(turn) != OBSERVE or not turn.msg.in_group or not turn.msg.from_chat:
         return False
     if turn.emergency is not None:
         new = turn.intake.new_ticket(turn)
@@ -41,6 +41,9 @@ async def run(turn) -> bool:
 
 
 def held_reason(turn) -> str | None:
-    """Why the ticket step holds a complaint for a grid manager because of the group's mode."""
+    """Why the ticket step holds a complaint for a grid manager because of the group's mode (a trial
+    is of the bot's listening in a chat: a report someone chose to make is not held for it)."""
+    if not turn.msg.from_chat:
+        return None
     mode = mode_of(turn)
     return {CONFIRM: "confirm mode", OBSERVE: "observe mode"}.get(mode)

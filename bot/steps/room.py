@@ -7,7 +7,7 @@ from __future__ import annotations
 
 async def run(turn) -> bool:
     settings = turn.settings
-    if turn.msg.in_group:
+    if turn.msg.in_group or not turn.msg.from_chat:  # a report names its group itself, or none
         turn.group = settings.group(turn.msg.group_name)
     else:
         seen = await turn.store.one(

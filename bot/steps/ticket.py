@@ -24,9 +24,11 @@ async def run(turn) -> bool:
     over_limit = await tickets.recent_reports(turn.store, msg.sender_id, hour_ago) >= limit
     unsure = turn.confidence < turn.settings.classifier.auto_ticket
     by_mode = mode.held_reason(turn)  # a group in confirm (or observe) mode: its grid manager decides
-    if turn.group is None or over_limit or unsure or by_mode:
-        reason = ("unknown group" if turn.group is None else "rate limited" if over_limit
-                  else by_mode if by_mode and not unsure else None)
+    no_group = turn.group is None and turn.msg.from_chat  # a report may come without one: an admin assigns it
+    unsure = unsure or turn.review
+    if no_group or over_limit or unsure or by_mode:
+        reason = ("unknown group" if no_group else "rate limited" if over_limit
+                  else "report to review" if turn.review else by_mode if by_mode and not unsure else None)
         told = []
         if not msg.in_group:
             told = [turn.ctx.reply(replies.awaiting_manager())]

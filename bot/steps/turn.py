@@ -24,6 +24,7 @@ class Turn:
     confidence: float = 0.0
     place: Any = None                # bot.places.Place
     emergency: Any = None            # bot.emergency.Emergency
+    review: bool = False             # a report the model doubts: a person decides before it is filed
     said: list[Reply] = field(default_factory=list)  # replies decided before the step that finishes
     _recent: list | None = field(default=None, repr=False)
 
