@@ -346,3 +346,22 @@ async def test_admins_are_told_when_the_backend_refuses_tickets_and_when_that_is
                 assert len(cleared) == 1 and "恢复" in cleared[0], receiver.texts()
     finally:
         receiver.close()
+
+
+def test_a_port_in_use_stops_start_up_with_a_clear_error(tmp_path, backend, shipped_models):
+    import socket
+    import subprocess
+    import sys
+
+    from tests.wechat_fixtures import ROOT
+
+    path, url = write_config(tmp_path, backend, shipped_models[0])
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        done = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(path)], cwd=ROOT, timeout=120,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "GRIDBOT_TEST_INTAKE_TOKEN": TOKEN, "GRIDBOT_TEST_API_KEY": API_KEY})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"http.port: cannot listen on 127.0.0.1:{port}" in done.stderr

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import time
 import uuid
 from collections import defaultdict, deque
@@ -36,6 +37,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from bot import replies
+from bot.config import ConfigError
 from bot.messages import REPORT_SOURCES, IncomingMessage, Reply
 from common import status as words
 
@@ -75,7 +77,6 @@ class HttpChannel:
         self._on_message = None
         self._server: uvicorn.Server | None = None
         self._form_posts: dict[str, deque] = defaultdict(deque)
-        self._lock = asyncio.Lock()
         self.app = Starlette(routes=[
             Route("/v1/messages", self.post_message, methods=["POST"]),
             Route("/v1/messages/{id}", self.get_message, methods=["GET"]),
@@ -98,6 +99,7 @@ class HttpChannel:
 
     async def run(self, on_message) -> None:
         self._on_message = on_message
+        _check_free(self.options.host, self.options.port)
         config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port, log_level="warning",
                                 lifespan="off", access_log=False)
         self._server = _QuietServer(config)
@@ -324,6 +326,17 @@ class HttpChannel:
         if found is None or found["source"] != "web":
             return HTMLResponse(_message_page("没有找到", "这个链接不对或已失效。"), status_code=404, headers=_PAGE_HEADERS)
         return HTMLResponse(_status_page(found), headers=_PAGE_HEADERS)
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port someone else holds is a clear start-up error, not uvicorn exiting the process."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError("http.port", f"cannot listen on {host}:{port} ({exc.strerror}): another program "
+                              f"holds it (see `ss -ltnp`), or choose another port") from None
 
 
 class _QuietServer(uvicorn.Server):

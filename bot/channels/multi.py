@@ -42,8 +42,8 @@ class MultiChannel:
                 for task in done:
                     if task.exception() is not None:
                         raise task.exception()
-                if self.chat.__class__.__name__ == "ConsoleChannel" and tasks[0] in done:
-                    return  # the console's input ended (make run, a pipe): the session is over
+                if tasks[0] in done:
+                    return  # the chat channel ended (the console's input, a stop): the session is over
         finally:
             for task in tasks:
                 task.cancel()
