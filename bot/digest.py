@@ -116,10 +116,11 @@ async def build(settings: Settings, store, model, manager: str, day: date, now: 
             d.overdue.append((row, level))
     d.rising = await _rising(store, names, day, settings.zone)
     d.repeated = [(await tickets.ticket(store, r["ticket_id"]), r["n"], r["total"]) for r in await store.all(
-        f"SELECT r.ticket_id, count(*) AS n, (SELECT count(*) + 1 FROM ticket_reporters x"
+        f"SELECT r.ticket_id, count(*) AS n, (SELECT count(DISTINCT x.reporter_id) FROM ticket_reporters x"
         f" WHERE x.ticket_id = r.ticket_id) AS total FROM ticket_reporters r JOIN tickets t ON t.id = r.ticket_id"
         f" JOIN messages m ON m.key = r.message_key"
-        f" WHERE t.group_name IN ({q}) AND m.sent_at >= ? AND m.sent_at < ? GROUP BY r.ticket_id ORDER BY n DESC",
+        f" WHERE t.group_name IN ({q}) AND r.message_key != t.message_key AND m.sent_at >= ? AND m.sent_at < ?"
+        f" GROUP BY r.ticket_id ORDER BY n DESC",
         (*names, start, end))]
     d.ratings = [(await tickets.ticket(store, r["ticket_id"]), r["payload"]) for r in await store.all(
         f"SELECT o.ticket_id, json_extract(o.payload, '$.rating') AS payload FROM outbox o JOIN tickets t"
@@ -164,7 +165,8 @@ async def _rising(store, names: list[str], day: date, zone) -> list[tuple[str, i
     rows = await store.all(
         f"SELECT t.category, r.at FROM (SELECT id AS ticket_id, COALESCE(sent_at, created_at) AS at FROM tickets"
         f" WHERE state != 'rejected' UNION ALL SELECT x.ticket_id, m.sent_at FROM ticket_reporters x"
-        f" JOIN messages m ON m.key = x.message_key) r"
+        f" JOIN messages m ON m.key = x.message_key JOIN tickets y ON y.id = x.ticket_id"
+        f" WHERE x.message_key != y.message_key) r"
         f" JOIN tickets t ON t.id = r.ticket_id WHERE t.group_name IN ({q}) AND r.at >= ? AND r.at < ?",
         (*names, before, week_end))
     this_week: dict[str, int] = {}

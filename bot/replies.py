@@ -361,7 +361,7 @@ def digest(settings, d, names: dict[str, str], who: str | None = None) -> list[s
         lines.append(f"· {_number(row)}【{name(row['category'])}】{excerpt(row['description'], 24)}"
                      f"（{words.OVERDUE_WORDS[level]}，期限 {(row['expected_datetime'] or '')[:10]}）")
     if d.rising:
-        lines.append("三、上升的类别（近7天 / 前四周周均）：" + "；".join(
+        lines.append("三、上升的类别（近7天反映件数 / 前四周周均）：" + "；".join(
             f"{name(c)} {n} 件 / {avg:.1f}" for c, n, avg in d.rising[:5]))
     else:
         lines.append("三、近7天没有明显上升的类别。")

@@ -365,3 +365,76 @@ def test_a_port_in_use_stops_start_up_with_a_clear_error(tmp_path, backend, ship
                               env={**os.environ, "GRIDBOT_TEST_INTAKE_TOKEN": TOKEN, "GRIDBOT_TEST_API_KEY": API_KEY})
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"http.port: cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+class SmtpReceiver:
+    """A local SMTP server (plain, no TLS) keeping each message's DATA: the alarm's email channel."""
+
+    def __init__(self):
+        import socketserver
+        import threading
+
+        mails = self.mails = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 localhost ESMTP test\r\n")
+                data, in_data = [], False
+                for raw in self.rfile:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if in_data:
+                        if line == ".":
+                            mails.append("\n".join(data))
+                            data, in_data = [], False
+                            self.wfile.write(b"250 queued\r\n")
+                        else:
+                            data.append(line)
+                        continue
+                    verb = line[:4].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.wfile.write(b"250 localhost\r\n")
+                    elif verb == "DATA":
+                        in_data = True
+                        self.wfile.write(b"354 go ahead\r\n")
+                    elif verb == "QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_the_alarm_can_go_by_email(tmp_path, backend, shipped_models):
+    import email
+    import email.policy
+
+    from bot.alarm import Alarm
+    from tests.bot_harness import running_bot, settings_for
+
+    smtp = SmtpReceiver()
+    try:
+        settings = settings_for(tmp_path, backend.base_url, shipped_models[0], alarm={"email": {
+            "host": "127.0.0.1", "port": smtp.port, "starttls": False, "sender": "gridbot@district.example",
+            "to": ["admin@district.example", "duty@district.example"]}})
+        async with running_bot(settings) as chat:
+            alarm = Alarm(settings, chat.bot.store, None)
+            assert await alarm.notify("【网格助手告警】测试：有 1 条工单操作被工单系统拒收")
+        [raw] = smtp.mails
+        mail = email.message_from_bytes(raw.encode("utf-8"), policy=email.policy.default)
+        assert mail["To"] == "admin@district.example, duty@district.example"
+        assert "拒收" in mail.get_content() and "告警" in mail["Subject"]
+        smtp.close()
+        async with running_bot(settings) as chat:  # the mail server gone: False, and the next check tries again
+            assert not await Alarm(settings, chat.bot.store, None).notify("【网格助手告警】测试")
+    finally:
+        try:
+            smtp.close()
+        except OSError:
+            pass

@@ -306,3 +306,63 @@ async def test_what_staff_do_on_the_ledger_page_reaches_the_resident(settings, b
         assert all(r.group_name == GROUP for r in said)
         await chat.bot.poller.poll_once()
         assert [r for r in await chat.settle() if r.to_name == "王女士"] == []   # each told once
+
+
+# -- what the digest reports: rising categories, repeats, ratings, readiness for live ------------
+
+def at(day, hour: int = 10):
+    """A moment of a local day in the district (Asia/Shanghai), as a message's time."""
+    from zoneinfo import ZoneInfo
+    return datetime.combine(day, datetime.min.time().replace(hour=hour), ZoneInfo("Asia/Shanghai"))
+
+
+async def test_the_digest_shows_rising_categories_repeats_ratings_and_when_a_trial_group_is_ready(
+        tmp_path, backend, shipped_models):
+    from datetime import date
+
+    from bot import digest
+    from bot import replies as texts
+
+    day = date(2026, 12, 2)
+    settings = settings_for(tmp_path, backend.base_url, shipped_models[0], digest={"ready_min_reviewed": 2},
+                            groups=[{"name": GROUP, "community": "太湖港街道彭家场社区", "grid_managers": [MANAGER],
+                                     "mode": "live"},
+                                    {"name": VILLAGE, "community": "太湖港街道彭家场村",
+                                     "grid_managers": [VILLAGE_MANAGER], "mode": "observe"}])
+    async with running_bot(settings) as chat:
+        async def say(name, text, when, group=GROUP, sender_id=None):
+            msg = chat.message(name, text, group=group, sender_id=sender_id)
+            from dataclasses import replace
+            return await chat.deliver(replace(msg, time=when))
+
+        said = await say("老周", "1栋楼道的灯坏了一个星期了，晚上上楼黑漆漆的，麻烦物业来修一下", at(day - timedelta(days=20)))
+        for n, back in ((3, 2), (5, 1), (7, 0)):
+            said += await say(f"住户{n}", f"{n}栋楼道的灯坏了好几天了，晚上上楼黑漆漆的，麻烦物业来修一下",
+                              at(day - timedelta(days=back)))
+        said += await say("邻居", "7栋楼道的灯到现在还没修", at(day, 15))
+        said += await chat.settle()
+        number = next(r.ticket for r in said if r.to_name == "住户3" and r.ticket)
+        await post(backend, f"/requests/{number}/status.json", status="closed", status_notes="已更换灯泡")
+        await chat.bot.poller.poll_once()
+        await chat.settle()
+        await say("住户3", f"不满意 {number}", at(day, 18))
+        await say("村民甲", "5组村道上的路灯坏了好几盏，晚上走路看不见，麻烦派人修一下", at(day, 9), group=VILLAGE)
+        await say("村民乙", "村委会门口的自来水管漏水好几天了，一直往外冒水", at(day, 11), group=VILLAGE)
+        await chat.settle()
+
+        model = chat.bot.live_model.model
+        d = await digest.build(settings, chat.bot.store, model, MANAGER, day, at(day + timedelta(days=1), 8))
+        out = "\n".join(texts.digest(settings, d, chat.bot.intake.names, "小李"))
+        assert "上升的类别" in out and "路灯照明 4 件 / 0.2" in out, out   # 3 tickets and a neighbour's repeat
+        assert "重复反映" in out and "新增 1 人（共 2 人）" in out, out
+        assert "居民评价 1 条，不满意 1 条" in out and f"回复 {number}" in out, out
+        assert "新工单 1 件" in out and "在办 3 件" in out      # 7栋 that day; 1栋, 5栋, 7栋 open (3栋 closed)
+        trial = await digest.build(settings, chat.bot.store, model, VILLAGE_MANAGER, day, at(day + timedelta(days=1), 8))
+        out = "\n".join(texts.digest(settings, trial, chat.bot.intake.names, "周书记"))
+        assert "本会登记的工单 2 件" in out and "正式运行标准" in out and "已达到" not in out, out
+        for n in (1, 2):
+            answer = await say("周书记", f"对 {n}", at(day + timedelta(days=1), 9), group=None, sender_id=VILLAGE_MANAGER)
+            assert "已记录" in answer[0].text, answer
+        trial = await digest.build(settings, chat.bot.store, model, VILLAGE_MANAGER, day, at(day + timedelta(days=1), 8))
+        out = "\n".join(texts.digest(settings, trial, chat.bot.intake.names, "周书记"))
+        assert "已复核 2 条，准确率 100%" in out and "已达到正式运行标准" in out, out
