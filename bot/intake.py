@@ -18,7 +18,7 @@ from bot import admin_commands, callback, manager_commands  # noqa: F401  (they 
 from bot import replies, tickets
 from bot.commands import Context
 from bot.config import Group, Settings
-from bot.messages import NO_GROUP, IncomingMessage, Reply
+from bot.messages import NO_GROUP, IncomingMessage, Reply, where_from
 from bot.steps import PATH, Turn
 from bot.steps.turn import utc_iso
 from bot.store import CLASSIFIED, RECEIVED, Store
@@ -109,8 +109,9 @@ class Intake:
         group = self.settings.group(new.group_name)
 
         def questions(ticket_id: int) -> list[Reply]:
-            ask = replies.confirm_request(ticket_id, self.names.get(new.category, new.category), new.group_name,
-                                          new.reporter_name, text, reason, new.place)
+            ask = replies.confirm_request(ticket_id, self.names.get(new.category, new.category),
+                                          where_from(new.group_name, new.source), new.reporter_name, text, reason,
+                                          new.place)
             return [*said, *self.tell_managers(group, ask, new.message_key)]
         return await tickets.open_ticket(self.store, new, True, None, questions, absorbed=absorbed, note=reason)
 

@@ -42,6 +42,12 @@ class IncomingMessage:
 CHAT_SOURCE = "wechat"
 NO_GROUP = ""  # the group of a report (hotline, platform, web) nobody placed in a group yet: an admin assigns it
 REPORT_SOURCES = ("hotline", "platform", "web")  # the http channel: reports people chose to make
+SOURCE_NAMES = {"wechat": "微信群", "hotline": "热线", "platform": "政务平台", "web": "网页"}
+
+
+def where_from(group_name: str | None, source: str = CHAT_SOURCE) -> str:
+    """How staff read where a report came from: its group, or its channel when it has no group."""
+    return group_name or f"{SOURCE_NAMES.get(source, source)}（未分派群）"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot import replies, tickets
+from bot.messages import where_from
 from bot.steps import mode
 from bot.steps.turn import utc_iso
 
@@ -16,7 +17,8 @@ async def run(turn) -> bool:
     new = intake.new_ticket(turn)
     if turn.emergency is not None:
         alert = intake.tell_managers(turn.group, replies.emergency_alert(
-            turn.emergency.name, turn.group.name if turn.group else "私聊", msg.sender_name, turn.text), turn.key)
+            turn.emergency.name, turn.group.name if turn.group else "私聊" if msg.from_chat else where_from("", msg.source),
+            msg.sender_name, turn.text), turn.key)
         await intake.file(new, turn.said + alert, absorbed=turn.absorbed)
         return True
     hour_ago = utc_iso(msg.time - timedelta(hours=1))
