@@ -4,6 +4,7 @@ reference backend; a third-party client talks plain HTTP to it."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -161,6 +162,12 @@ def test_the_api_needs_its_token_and_json(intake):
     answer = httpx.post(url + "/v1/messages", content=lone, timeout=5,
                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     assert answer.status_code == 422 and answer.json()["error"]["field"] == "text"
+    # Numbers for ids and a byte-order mark are what other systems send: taken as they mean.
+    body = json.dumps({"id": 20261203001, "source": "platform", "reporter": {"id": 42, "name": "张三"},
+                       "text": "小区东门的下水道堵了好几天，污水漫到路上"}, ensure_ascii=False).encode("utf-8")
+    answer = httpx.post(url + "/v1/messages", content=b"\xef\xbb\xbf" + body, timeout=10,
+                        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json; charset=utf-8"})
+    assert answer.status_code == 202, answer.text
     assert httpx.get(url + "/v1/messages/http-nothing", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
     spec = httpx.get(url + "/v1/openapi.json").json()
     assert spec["openapi"].startswith("3.") and "/v1/messages" in spec["paths"] and "/v1/messages/{id}" in spec["paths"]

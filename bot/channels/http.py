@@ -159,14 +159,14 @@ class HttpChannel:
         if extra:
             raise BadInput(422, "unknown_field", f"unknown field reporter.{extra[0]}", f"不认识的字段 reporter.{extra[0]}",
                            f"reporter.{extra[0]}")
-        reporter_id = _text(reporter.get("id"), "reporter.id", 128, "反映人编号")
+        reporter_id = _text(_number_as_text(reporter.get("id")), "reporter.id", 128, "反映人编号")
         if not ID.match(reporter_id):
             raise BadInput(422, "invalid_field", "reporter.id may hold letters, digits and . _ : @ - only",
                            "反映人编号只能包含字母、数字和 . _ : @ -", "reporter.id")
         name = _text(reporter.get("name"), "reporter.name", 64, "反映人姓名")
         phone = reporter.get("phone")
         if phone is not None:
-            phone = _text(phone, "reporter.phone", 32, "联系电话")
+            phone = _text(_number_as_text(phone), "reporter.phone", 32, "联系电话")
             if not PHONE.match(phone):
                 raise BadInput(422, "invalid_field", "reporter.phone is not a phone number",
                                "联系电话格式不对", "reporter.phone")
@@ -181,7 +181,7 @@ class HttpChannel:
                 raise BadInput(422, "unknown_group", f"group {group!r} is not one of the configured groups",
                                f"没有名为「{group}」的群（见配置 groups）", "group")
         when = self._time(body.get("time"))
-        caller_id = body.get("id", idempotency_key)
+        caller_id = _number_as_text(body.get("id", idempotency_key))
         if caller_id is not None:
             caller_id = _text(caller_id, "id", 128, "编号")
             if not ID.match(caller_id):
@@ -359,9 +359,14 @@ async def _json_body(request: Request):
         if len(raw) > MAX_BODY:
             raise BadInput(413, "too_large", f"the body is larger than {MAX_BODY} bytes", "请求体过大")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8-sig"))  # a byte-order mark from some Windows clients is fine
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadInput(400, "invalid_json", "the body is not valid UTF-8 JSON", "请求体不是有效的 JSON") from None
+
+
+def _number_as_text(value):
+    """Ids and phone numbers some systems send as JSON numbers (12345) are read as their digits."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _text(value, field: str, limit: int, zh: str) -> str:
