@@ -415,8 +415,9 @@ def _trial_lines(settings, d, name) -> list[str]:
             lines.append(f"可能漏判的反映 {len(ignored)} 条" + ("：" if ignored else "。"))
             for i in ignored:
                 lines.append(f"{i.n}. 【像{name(i.label)}？】{excerpt(i.sender, 10)}：{excerpt(i.text, 40)}")
-    if any(True for _ in d.items):
-        lines.append("逐条复核：判断对回复「对 3」，不对回复「错 3」，类别不对回复「改 3 供水」。")
+    if d.items:
+        n = d.items[0].n
+        lines.append(f"逐条复核：判断对回复「对 {n}」，不对回复「错 {n}」，类别不对回复「改 {n} 供水」。")
     return lines
 
 
