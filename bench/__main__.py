@@ -17,6 +17,7 @@ SUITES = [
     ("Tracking backend", "bench.backend_bench"),
     ("WeChat channel", "bench.wechat_bench"),
     ("End to end: one message through intake, backend and reply", "bench.e2e_bench"),
+    ("Intake API (http channel): hotline transcripts", "bench.http_bench"),
     ("Load: 20,000 messages over 300 groups", "bench.load_bench"),
 ]
 
