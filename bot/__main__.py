@@ -176,6 +176,12 @@ async def run(settings) -> int:
         channel = made[0] if len(made) == 1 else MultiChannel(made)
         log.info("gridbot running: channels %s, %d groups, model %s", ", ".join(settings.channels),
                  len(settings.groups), bot.live_model.version)
+        for mode, what in (("observe", "on trial: it listens and says nothing there (see the morning digest)"),
+                           ("confirm", "in confirm mode: every ticket waits for its grid manager")):
+            names = [g.name for g in settings.groups if g.mode == mode]
+            if names:
+                log.info("%d group(s) %s: %s. Set `mode: live` in config.yaml when ready.", len(names), what,
+                         "、".join(names[:10]) + ("…" if len(names) > 10 else ""))
         await serve(bot, channel)
     return 0
 
@@ -222,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = config_module.load(args.config)
         if args.command == "check-config":
-            print(f"{args.config}: ok ({len(settings.groups)} groups, channels {', '.join(settings.channels)})")
+            modes = {m: sum(1 for g in settings.groups if g.mode == m) for m in ("live", "confirm", "observe")}
+            print(f"{args.config}: ok ({len(settings.groups)} groups: {modes['live']} live, {modes['confirm']} confirm,"
+                  f" {modes['observe']} observe (silent); channels {', '.join(settings.channels)})")
             return 0
         if args.command == "requeue":
             return asyncio.run(requeue(settings, args.ticket, args.list))
