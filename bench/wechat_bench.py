@@ -79,7 +79,8 @@ def run() -> list[dict]:
     if not (GATEWAY_DIR / "node_modules" / "wechaty-puppet-service").is_dir():
         raise RuntimeError("the gateway's packages are missing: run `make gateway-deps` first")
     model_dir = ROOT / "models"
-    residents = [f"wxid_r{n:03d}" for n in range(40)]
+    # One resident per complaint: a second report by the same person can be their follow-up (issue 13).
+    residents = [f"wxid_r{n:03d}" for n in range(WARMUP + COMPLAINTS)]
     world = {**WORLD, "contacts": [*WORLD["contacts"], *({"id": r, "name": f"居民{r[-3:]}"} for r in residents)]}
     world["rooms"] = [{**room, "members": [*room["members"], *residents]} for room in WORLD["rooms"]]
     texts = complaint_texts(model_dir, WARMUP + COMPLAINTS, 0.6)
@@ -89,7 +90,8 @@ def run() -> list[dict]:
             gateway = Gateway(tmp, world=world)
             gateway.start()
             config = write_config(tmp / "config.yaml", gateway.endpoint, backend.base_url, model_dir,
-                                  limits={"reports_per_hour": 10_000, "merge_similarity": 1.0})
+                                  limits={"reports_per_hour": 10_000, "merge_similarity": 1.0,
+                                          "ask_window_minutes": 0})  # corpus lines name no place: no asking
             bot = BotProcess(config).start()
             try:
                 bot.wait_log("connected to the puppet service")
