@@ -64,66 +64,74 @@ async def _render(request: Request, ticket: str, error: str | None = None, form:
     }, status_code=status_code if error else 200)
 
 
+async def _in_scope(request: Request) -> tuple[str, dict | None]:
+    """The ticket a form is about and its row, None when it is not in the staff member's scope."""
+    ticket = request.path_params["ticket"]
+    rows = await request.app.state.db.get_many([ticket], scope=request.state.session.staff.scope)
+    return ticket, rows[0] if rows else None
+
+
+def _saved(row: dict) -> Response:
+    # Post/redirect/get: reloading the page must not submit the change a second time.
+    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+
+
 @staff_form
 async def change_status_form(request: Request, form: dict) -> Response:
-    ticket = request.path_params["ticket"]
     session: Session = request.state.session
-    rows = await request.app.state.db.get_many([ticket], scope=session.staff.scope)
-    if not rows:
+    ticket, current = await _in_scope(request)
+    if current is None:
         return await _render(request, ticket)  # renders the 404 page
-    change, error = _change(form, rows[0], session)
+    change, error = _change(form, current, session)
     if error is not None:
         return await _render(request, ticket, error=error, form=form)
     row = await request.app.state.db.change_status(ticket, change, scope=session.staff.scope)
     if row is None:
         return await _render(request, ticket)
-    # Post/redirect/get: reloading the page must not submit the change a second time.
-    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+    return _saved(row)
 
 
 @staff_form
 async def change_category_form(request: Request, form: dict) -> Response:
     """Another category for a ticket: the same change as the bot's 改类 (storage's change_category),
     so the agency follows the category and the bot reads the new service_code when it polls."""
-    ticket = request.path_params["ticket"]
     state = request.app.state
     staff = request.state.session.staff
-    rows = await state.db.get_many([ticket], scope=staff.scope)
-    if not rows:
+    ticket, current = await _in_scope(request)
+    if current is None:
         return await _render(request, ticket)  # renders the 404 page
     service = state.config.services.get(form.get("service_code", ""))
     if service is None:
         return await _render(request, ticket, error=FORM_ERRORS["category"], form=form)
-    if service.code == rows[0]["service_code"]:
+    if service.code == current["service_code"]:
         return await _render(request, ticket, error=FORM_ERRORS["same_category"], form=form)
     row = await state.db.change_category(ticket, service.code, service.agency, staff.label, None,
                                          staff_id=staff.id, scope=staff.scope)
     if row is None:
         return await _render(request, ticket)
-    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+    return _saved(row)
 
 
 @staff_form
 async def assign_group_form(request: Request, form: dict) -> Response:
     """An admin gives a ticket that came without a group (hotline, platform, web) to a group, whose
     grid managers then see it; the history says 分派到 <group>."""
-    ticket = request.path_params["ticket"]
     state = request.app.state
     staff = request.state.session.staff
-    rows = await state.db.get_many([ticket], scope=staff.scope)
-    if not rows:
+    ticket, current = await _in_scope(request)
+    if current is None:
         return await _render(request, ticket)  # renders the 404 page
     if not staff.is_admin:
         return await _render(request, ticket, error=FORM_ERRORS["admin_only"], status_code=403)
-    if rows[0]["group_name"] is not None:
-        return await _render(request, ticket, error=FORM_ERRORS["has_group"].format(group=rows[0]["group_name"]))
+    if current["group_name"] is not None:
+        return await _render(request, ticket, error=FORM_ERRORS["has_group"].format(group=current["group_name"]))
     group = form.get("group_name", "").strip()
     if group not in await state.db.read(assignable_groups):
         return await _render(request, ticket, error=FORM_ERRORS["group"], form=form)
     row = await state.db.assign_group(ticket, group, staff.label, staff.id)
     if row is None:  # another admin was quicker
         return await _render(request, ticket, error=FORM_ERRORS["has_group"].format(group="其他群"))
-    return RedirectResponse(f"/tickets/{quote(row['ticket'])}?saved=1", status_code=303)
+    return _saved(row)
 
 
 def _change(form: dict[str, str], row: dict, session: Session) -> tuple[StatusChange | None, str | None]:

@@ -134,7 +134,7 @@ async def digest(settings, day, manager: str | None) -> int:
         raise ConfigError("--manager", f"{manager!r} is not a grid manager or admin in this config")
     model = await asyncio.to_thread(load_current, settings.classifier.model_dir)
     names = load_taxonomy()
-    staff = {wxid: name for name, wxid in settings.console_people.items()}
+    staff = settings.staff_names
     morning = datetime.combine(day + timedelta(days=1), time(*settings.digest.hour_minute), settings.zone)
     store = await Store.open(settings.store_path)
     try:

@@ -113,11 +113,7 @@ class Alarm:
 
     async def _remember(self, name: str, raised: str | None) -> None:
         async with self.store.transaction() as db:
-            if raised:
-                await db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
-                                 " value = excluded.value", (f"alarm:{name}", raised))
-            else:
-                await db.execute("DELETE FROM meta WHERE key = ?", (f"alarm:{name}",))
+            await self.store._set_meta(db, f"alarm:{name}", raised)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

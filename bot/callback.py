@@ -37,7 +37,7 @@ async def reply_on_ticket(ctx: Context, m: re.Match) -> list[Reply]:
     ref = number or f"#{row['id']}"
     reporters = {r["reporter_id"] for r in await tickets.reporters(ctx.store, row["id"])}
     if ctx.manages(row["group_name"]) and ctx.msg.sender_id not in reporters:
-        said = await tickets.tell_reporters(ctx.store, row["id"], replies.from_manager(ref, text), number)
+        said = await tickets.tell_reporters(ctx.store, row["id"], number, replies.from_manager(ref, text))
         note = {"note": f"网格员回复居民：{text}"} if number else None
         await tickets.relay(ctx.store, row["id"], ctx.msg.message_id, note, said)
         return [ctx.reply(replies.relayed_to_residents(ref, len(said)), private=True)]
@@ -75,13 +75,11 @@ async def relay_ledger_notes(store, tracker, names: dict[str, str], state: dict)
         row = await store.one("SELECT * FROM tickets WHERE service_request_id = ?", (note["service_request_id"],))
         said = []
         if row is not None:
-            said = await tickets.tell_reporters(store, row["id"], replies.from_manager(
-                note["service_request_id"], " ".join(note["text"].split())[:MAX_RELAY_CHARS]),
-                note["service_request_id"])
+            said = await tickets.tell_reporters(store, row["id"], note["service_request_id"], replies.from_manager(
+                note["service_request_id"], " ".join(note["text"].split())[:MAX_RELAY_CHARS]))
         async with store.transaction() as db:
             for reply in said:
                 await store._queue_reply(db, reply, None)
-            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
-                             " value = excluded.value", (FEED_CURSOR, str(note["id"])))
+            await store._set_meta(db, FEED_CURSOR, str(note["id"]))
         passed += bool(said)
     return passed

@@ -46,10 +46,9 @@ class Context:
 
     def to_managers(self, group_name: str | None, text: str, ticket: str | None = None) -> list[Reply]:
         """Private messages to a group's grid managers (its admins when it has none), by name."""
-        group = self.settings.group(group_name)
-        people = list(group.grid_managers) if group and group.grid_managers else list(self.settings.admins)
-        names = {wxid: name for name, wxid in self.settings.console_people.items()}
-        return [Reply(text, None, None, who, names.get(who), self.msg.message_id, ticket) for who in people]
+        names = self.settings.staff_names
+        return [Reply(text, None, None, who, names.get(who), self.msg.message_id, ticket)
+                for who in self.settings.responsible(group_name)]
 
     def reply(self, text: str, ticket: str | None = None, private: bool | None = None) -> Reply:
         """An answer to the sender: in their group with an @-mention, or privately."""
@@ -177,12 +176,8 @@ async def status_answer(ctx: Context, rows: list) -> list[Reply]:
         text = replies.ticket_status(number, name, row["status"], row["status_notes"], row["agency"],
                                      row["expected_datetime"], row["state"], row["stage"])
         return [ctx.reply(text, ticket=row["service_request_id"])]
-    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), state_words(r)) for r in rows]
+    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), replies.ticket_word(r)) for r in rows]
     return [ctx.reply(replies.my_tickets(listing))]
-
-
-def state_words(row) -> str:
-    return replies.ticket_word(row)
 
 
 router = Router()
@@ -198,7 +193,7 @@ async def query(ctx: Context, m: re.Match) -> list[Reply]:
 @router.command("我的工单", "我的投诉", usage="我的工单")
 async def mine(ctx: Context, m: re.Match) -> list[Reply]:
     rows = await tickets.of_reporter(ctx.store, ctx.msg.sender_id)
-    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), state_words(r)) for r in rows]
+    listing = [(ticket_ref(r), ctx.names.get(r["category"], r["category"]), replies.ticket_word(r)) for r in rows]
     return [ctx.reply(replies.my_tickets(listing))]
 
 

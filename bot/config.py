@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -186,8 +187,22 @@ class Settings:
     def groups_of(self, manager: str) -> list[Group]:
         return [g for g in self.groups if manager in g.grid_managers]
 
+    def responsible(self, group_name: str | None) -> list[str]:
+        """Who answers for a group: its grid managers, or the admins when it has none (or no group)."""
+        group = self.group(group_name)
+        return list(group.grid_managers) if group and group.grid_managers else list(self.admins)
+
+    @property
+    def staff_names(self) -> dict[str, str]:
+        """Display names of staff, from config's console people (ids only are known otherwise)."""
+        return {wxid: name for name, wxid in self.console_people.items()}
+
     def group(self, name: str | None) -> Group | None:
-        return next((g for g in self.groups if g.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Group]:
+        return {g.name: g for g in self.groups}
 
 
 # -- the file's shape (common.settings: one validation approach for the bot and the backend) ----

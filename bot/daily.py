@@ -28,15 +28,18 @@ def due_day(settings, now: datetime) -> date | None:
     return local.date() if (local.hour, local.minute) >= settings.digest.hour_minute else None
 
 
-async def send_digests(settings, store, model, names: dict[str, str], now: datetime, staff_names: dict) -> int:
+async def send_digests(settings, store, model, names: dict[str, str], now: datetime) -> int:
     """Queue yesterday's digest for every grid manager who has not had it; returns how many."""
+    staff_names = settings.staff_names
     today = due_day(settings, now)
     if today is None:
         return 0
     day = today - timedelta(days=1)
     sent = 0
+    done = {r["manager_id"] for r in await store.all("SELECT manager_id FROM digests_sent WHERE day = ?",
+                                                     (day.isoformat(),))}
     for manager in settings.managers():
-        if await store.one("SELECT 1 FROM digests_sent WHERE manager_id = ? AND day = ?", (manager, day.isoformat())):
+        if manager in done:  # one read per pass, not one per manager every 30 s
             continue
         d = await digest.build(settings, store, model, manager, day, now)
         texts = [] if digest.empty(d) else replies.digest(settings, d, names, staff_names.get(manager))
@@ -51,27 +54,31 @@ async def send_digests(settings, store, model, names: dict[str, str], now: datet
     return sent
 
 
-async def supervise(settings, store, names: dict[str, str], now: datetime, staff_names: dict) -> int:
+async def supervise(settings, store, names: dict[str, str], now: datetime) -> int:
     """Queue today's 督办 reminders; returns how many people were reminded."""
+    staff_names = settings.staff_names
     today = due_day(settings, now)
     if today is None:
         return 0
     day = today.isoformat()
     rows = await store.all("SELECT * FROM tickets WHERE state = ? AND expected_datetime IS NOT NULL ORDER BY id",
                            (tickets.T_OPEN,))
+    # Who was reminded of what today, read once: a pass every 30 s writes only what is new.
+    told = {(r["ticket_id"], r["level"], r["to_id"])
+            for r in await store.all("SELECT ticket_id, level, to_id FROM reminders WHERE day = ?", (day,))}
     to_managers: dict[str, list] = {}
     to_admins: dict[str, list] = {}
     for row in rows:
         level = digest.overdue_level(row, now)
         if level == status.NOT_OVERDUE:
             continue
-        group = settings.group(row["group_name"])
-        managers = list(group.grid_managers) if group and group.grid_managers else list(settings.admins)
-        for who in managers:
-            to_managers.setdefault(who, []).append(row)
+        for who in settings.responsible(row["group_name"]):
+            if (row["id"], status.OVERDUE, who) not in told:
+                to_managers.setdefault(who, []).append(row)
         if level == status.ESCALATED:
             for who in settings.admins:
-                to_admins.setdefault(who, []).append(row)
+                if (row["id"], status.ESCALATED, who) not in told:
+                    to_admins.setdefault(who, []).append(row)
     reminded = 0
     for who, level, found in [*((w, status.OVERDUE, r) for w, r in to_managers.items()),
                               *((w, status.ESCALATED, r) for w, r in to_admins.items())]:
@@ -99,8 +106,8 @@ async def tick(bot, now: datetime | None = None) -> int:
     """One pass of the daily work; returns how many messages it queued."""
     now = now or datetime.now(timezone.utc)
     intake = bot.intake
-    queued = await send_digests(bot.settings, bot.store, bot.live_model.model, intake.names, now, intake.staff_names)
-    return queued + await supervise(bot.settings, bot.store, intake.names, now, intake.staff_names)
+    queued = await send_digests(bot.settings, bot.store, bot.live_model.model, intake.names, now)
+    return queued + await supervise(bot.settings, bot.store, intake.names, now)
 
 
 async def run(bot, stop: asyncio.Event, wake, interval: float = 30.0) -> None:

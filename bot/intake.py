@@ -117,19 +117,15 @@ class Intake:
 
     def tell_managers(self, group: Group | None, text: str, key: str | None) -> list[Reply]:
         """Private messages to the group's grid managers, or to the admins when it has none."""
-        people = list(group.grid_managers) if group and group.grid_managers else list(self.settings.admins)
-        return [Reply(text, None, None, who, self.staff_names.get(who), key) for who in people]
+        names = self.settings.staff_names
+        return [Reply(text, None, None, who, names.get(who), key)
+                for who in self.settings.responsible(group.name if group else None)]
 
     def refused_for_managers(self, row, reason: str) -> list[Reply]:
         """The grid manager's word that a ticket the backend refused waits in their 待确认."""
         text = replies.refused_for_manager(row["id"], self.names.get(row["category"], row["category"]),
                                            row["group_name"], row["description"], reason)
         return self.tell_managers(self.settings.group(row["group_name"]), text, row["message_key"])
-
-    @property
-    def staff_names(self) -> dict[str, str]:
-        """Display names of staff, from config's console people (ids only are known otherwise)."""
-        return {wxid: name for name, wxid in self.settings.console_people.items()}
 
     async def place_known(self, row, where: str | None, answer_key: str, said: list[Reply]) -> None:
         """A ticket that waited for its place goes on: to the backend, or to its grid manager."""

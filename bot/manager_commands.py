@@ -62,8 +62,8 @@ async def recategorize(ctx: Context, m: re.Match) -> list[Reply]:
     if row["state"] in (tickets.T_REJECTED, tickets.T_FAILED):
         return [ctx.reply(replies.not_awaiting(row["id"], row["state"]))]
     number = row["service_request_id"]
-    told = await tickets.tell_reporters(ctx.store, row["id"], replies.category_changed(number, ctx.names[category], None),
-                                        number) if number else []
+    told = await tickets.tell_reporters(ctx.store, row["id"], number,
+                                        replies.category_changed(number, ctx.names[category], None)) if number else []
     await tickets.recategorize(ctx.store, row["id"], category, ctx.msg.sender_id, await _text_of(ctx, row),
                                {"service_code": category} if number else None, told)
     return [ctx.reply(replies.recategorized(row["id"], ctx.names[category], row["service_request_id"]))]

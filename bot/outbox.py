@@ -241,13 +241,14 @@ class StatusPoller:
         changed = 0
         for found in await self.tracker.get_many(list(rows)):
             row = rows.get(found.service_request_id)
-            request = _Request(found)
             if row is None:
                 continue
+            request = _Request(found)
+            stage_before = row["stage"] or request.stage  # rows from before stages were kept: no change
             moved = request.service_code and request.service_code != row["category"] \
                 and request.service_code in self.names  # staff changed its category (the ledger)
             if (request.status, request.status_notes, request.agency_responsible, request.stage) == \
-                    (row["status"], row["status_notes"], row["agency"], row["stage"] or request.stage) and not moved:
+                    (row["status"], row["status_notes"], row["agency"], stage_before) and not moved:
                 continue
             if (request.status, request.status_notes) == (row["status"], row["status_notes"]) and not row["agency"] \
                     and not moved:
@@ -260,7 +261,7 @@ class StatusPoller:
             if moved:
                 texts.append(replies.category_changed(number, self.names[request.service_code],
                                                       request.agency_responsible))
-            restaged = request.stage != (row["stage"] or request.stage) and not (
+            restaged = request.stage != stage_before and not (
                 moved and request.stage == status.IN_PROGRESS)  # a category change alone puts it in progress
             if (request.status, request.status_notes) != (row["status"], row["status_notes"]) or restaged \
                     or not moved:
@@ -269,9 +270,7 @@ class StatusPoller:
                                                    request.agency_responsible, request.stage))
             if closed and request.stage == status.CLOSED:
                 texts.append(replies.ask_rating(number))
-            answers = []
-            for text in texts:
-                answers += await tickets.tell_reporters(self.store, row["id"], text, number)
+            answers = await tickets.tell_reporters(self.store, row["id"], number, *texts)
             await tickets.status_changed(self.store, row["id"], request, closed, answers,
                                          category=request.service_code if moved else None)
             changed += 1

@@ -424,10 +424,8 @@ def _trial_lines(settings, d, name) -> list[str]:
 def ticket_word(row) -> str:
     """The word for a ticket as the bot keeps it: the backend's stage once filed, else its own state."""
     if row["service_request_id"]:
-        stage = row["stage"] if "stage" in row.keys() else None
-        return words.word(row["status"], row["status_notes"], stage)
-    state = row["state"]
-    return words.LOCAL_WORDS.get({"queued": "pending"}.get(state, state), words.STAGE_WORDS["received"])
+        return words.word(row["status"], row["status_notes"], row["stage"])
+    return words.LOCAL_WORDS.get(row["state"], words.STAGE_WORDS["received"])
 
 
 def reviewed(n: int, kind: str, verdict: str, label_name: str, group: str, precision: float | None,

@@ -232,6 +232,15 @@ class Store:
         row = await self.one("SELECT value FROM meta WHERE key = ?", (key,))
         return row["value"] if row else None
 
+    @staticmethod
+    async def _set_meta(db, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a meta value inside a caller's transaction."""
+        if value is None:
+            await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            await db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+                             " value = excluded.value", (key, value))
+
     # -- messages -------------------------------------------------------------------------
 
     async def insert_message(self, msg: IncomingMessage) -> tuple[aiosqlite.Row, bool]:

@@ -141,11 +141,12 @@ async def add_note(store: Store, ticket_id: int, message_key: str, text: str, se
     return where
 
 
-async def tell_reporters(store: Store, ticket_id: int, text: str, number: str | None) -> list[Reply]:
+async def tell_reporters(store: Store, ticket_id: int, number: str | None, *texts: str) -> list[Reply]:
     """The same words to everyone who reported a ticket, where each reported it: in their group
-    with an @-mention, or privately."""
+    with an @-mention, or privately (the reporters are read once for all the texts)."""
+    people = await reporters(store, ticket_id)
     return [Reply(text, who["group_id"], who["group_name"] if who["group_id"] else None, who["reporter_id"],
-                  who["reporter_name"], None, number) for who in await reporters(store, ticket_id)]
+                  who["reporter_name"], None, number) for text in texts for who in people]
 
 
 async def relay(store: Store, ticket_id: int, key: str, note: dict | None, said: list[Reply],

@@ -25,13 +25,12 @@ STAGES = tuple(STAGE_WORDS)
 OPEN_STAGES = (RECEIVED, IN_PROGRESS)
 
 # What the bot's own ticket states read as, before (or instead of) a backend ticket.
-LOCAL_WORDS = {
+LOCAL_WORDS = {  # keyed by the bot's ticket states (bot.tickets)
     "asking": "待补充地点",
     "awaiting": "待网格员确认",
-    "pending": "登记中",
-    "failed": "待人工登记",    # the backend refused it: a grid manager re-submits it
+    "queued": "登记中",
     "rejected": "已驳回",      # a grid manager decided it is not a complaint: the resident is not told
-    "observed": "试运行记录",  # a group in observe mode: what the bot would have filed
+    "failed": "待人工登记",    # the backend refused it: a grid manager re-submits it
 }
 
 

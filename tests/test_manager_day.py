@@ -16,7 +16,7 @@ import pytest
 from bot import daily
 from bot.tracker import TrackerClient
 from tests.bot_harness import ADMIN, API_KEY, GROUP, MANAGER, VILLAGE, VILLAGE_MANAGER, running_bot, settings_for
-from tests.test_conversation import LIGHT, NUMBER, ROOT, replay, staff, tickets
+from tests.test_conversation import LIGHT, NUMBER, ROOT, history, replay, staff, tickets
 from tests.test_conversation import line as chat_line
 
 pytestmark = pytest.mark.usefixtures("bot_env")
@@ -141,11 +141,11 @@ async def test_an_overdue_ticket_reminds_its_manager_once_a_day_and_an_admin_aft
         created = datetime.fromisoformat(row["created_at"])
         expected = datetime.fromisoformat(row["expected_datetime"])
         deadline = expected - created
-        names, staff_names = bot.intake.names, bot.intake.staff_names
+        names = bot.intake.names
 
         async def remind(now):
             before = await last_reply_id(bot.store)
-            await daily.supervise(settings, bot.store, names, now, staff_names)
+            await daily.supervise(settings, bot.store, names, now)
             return [(r["to_id"], r["text"]) for r in await queued(bot.store, before)]
 
         morning = lambda when: datetime.combine(  # noqa: E731  09:00 in the district on that day
@@ -248,9 +248,9 @@ async def test_call_back_between_the_grid_manager_and_the_resident_without_ids(s
         assert len(said) == 1 and "没有找到" in said[0].text, said
         # In a group, talk that only starts like the command gets no usage hint.
         assert await chat.say("老张", "回复 楼上的，我也这么觉得") == []
-        history = backend_history(backend, number)
-        assert any("网格员回复居民：师傅明天上午来修" in h for h in history), history
-        assert any("居民回复：好的，上午家里有人" in h for h in history), history
+        notes = history(backend, number)
+        assert any("网格员回复居民：师傅明天上午来修" in h for h in notes), notes
+        assert any("居民回复：好的，上午家里有人" in h for h in notes), notes
 
 
 async def test_an_unhappy_rating_reaches_the_grid_manager_with_the_way_to_call_back(settings, backend):
@@ -263,16 +263,6 @@ async def test_an_unhappy_rating_reaches_the_grid_manager_with_the_way_to_call_b
         said = await chat.say("王女士", f"不满意 {number}")
         manager = [r for r in said if r.to_id == MANAGER]
         assert manager and "不满意" in manager[0].text and f"回复 {number}" in manager[0].text, said
-
-
-def backend_history(backend, number: str) -> list[str]:
-    conn = sqlite3.connect(backend.db_path)
-    try:
-        return [r[0] or "" for r in conn.execute(
-            "SELECT h.status_notes FROM status_history h JOIN requests r ON r.id = h.request_id"
-            " WHERE r.ticket = ? ORDER BY h.id", (number,))]
-    finally:
-        conn.close()
 
 
 async def test_what_staff_do_on_the_ledger_page_reaches_the_resident(settings, backend):
