@@ -9,9 +9,10 @@ closed or returned ticket is neither, however late it was.
 
 from __future__ import annotations
 
-NO, OVERDUE, ESCALATED = "no", "overdue", "escalated"
+from common.status import ESCALATED, NOT_OVERDUE as NO, OVERDUE, OVERDUE_WORDS as WORDS, overdue_level
+
 MARKS = (NO, OVERDUE, ESCALATED)
-WORDS = {NO: "否", OVERDUE: "超期", ESCALATED: "督办"}
+__all__ = ["ESCALATED", "MARKS", "NO", "OVERDUE", "WORDS", "escalation_us", "mark", "mark_sql"]
 
 
 def escalation_us(requested_us: int, expected_us: int) -> int:
@@ -22,9 +23,7 @@ def escalation_us(requested_us: int, expected_us: int) -> int:
 def mark(status: str, requested_us: int, expected_us: int | None, now_us: int) -> str:
     """no, overdue or escalated, for a ticket with this Open311 status and times at `now_us`.
     Exactly at a deadline a ticket is not yet past it."""
-    if status != "open" or expected_us is None or now_us <= expected_us:
-        return NO
-    return ESCALATED if now_us > escalation_us(requested_us, expected_us) else OVERDUE
+    return overdue_level(status == "open", requested_us, expected_us, now_us)  # the bot's judgement too
 
 
 def mark_sql(now: str) -> str:

@@ -59,11 +59,12 @@ NOT_OVERDUE, OVERDUE, ESCALATED = "no", "overdue", "escalated"
 OVERDUE_WORDS = {NOT_OVERDUE: "否", OVERDUE: "超期", ESCALATED: "督办"}
 
 
-def overdue_level(is_open: bool, requested: datetime | None, expected: datetime | None,
-                  now: datetime) -> str:
+def overdue_level(is_open: bool, requested: datetime | int | None, expected: datetime | int | None,
+                  now: datetime | int) -> str:
     """`overdue` once an open ticket is past its category's deadline (`expected`), `escalated` past a
     second deadline as long again (requested + 2 × (expected − requested)): its grid manager has been
-    reminded for a whole deadline's length, and an admin is told too."""
+    reminded for a whole deadline's length, and an admin is told too. Exactly at a deadline a ticket
+    is not yet past it. Times are datetimes (the bot) or integer microseconds (the backend)."""
     if not is_open or expected is None or now <= expected:
         return NOT_OVERDUE
     if requested is not None and now > expected + (expected - requested):
